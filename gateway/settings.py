@@ -1,0 +1,86 @@
+"""Settings of the local mesh: ports, identity, and which parts are embedded.
+
+Read once from the environment (each with a default that works locally).
+Services read their own settings; what the runner passes them is listed in
+`LocalMesh._service_env`.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mesh.config import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ConfigError, Env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    gateway_port: int
+    admin_port: int
+    media_port: int
+    post_port: int
+    s3_port: int
+    demo_port: int
+    data_dir: Path
+    cors_origins: list[str]
+    jwt_issuer: str
+    jwt_audience: str
+    jwks_url: str | None
+    database_url: str | None  # None: SQLite files under data_dir
+    broker_url: str | None  # None: in-process workers
+    s3_endpoint_url: str | None  # None: start the embedded S3 server
+    s3_bucket: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = Env(environ)
+        demo_port = env.port("DEMO_PORT", 8000)
+        default_origins = [f"http://127.0.0.1:{demo_port}", f"http://localhost:{demo_port}"]
+        origins = env.items("CORS_ORIGINS", default_origins)
+        for origin in origins:
+            if urlparse(origin).scheme not in ("http", "https") or origin.endswith("/"):
+                raise ConfigError(
+                    f"CORS_ORIGINS entries must look like http://host:port, got {origin!r}"
+                )
+        return cls(
+            host="127.0.0.1",
+            gateway_port=env.port("GATEWAY_PORT", 8080),
+            admin_port=env.port("ENVOY_ADMIN_PORT", 9901),
+            media_port=env.port("MEDIA_SERVICE_PORT", 50051),
+            post_port=env.port("POST_SERVICE_PORT", 50052),
+            s3_port=env.port("S3_PORT", 9000),
+            demo_port=demo_port,
+            data_dir=Path(env.text("DATA_DIR", str(ROOT / ".data"))).resolve(),
+            cors_origins=origins,
+            jwt_issuer=env.text("JWT_ISSUER", DEFAULT_ISSUER),
+            jwt_audience=env.text("JWT_AUDIENCE", DEFAULT_AUDIENCE),
+            jwks_url=env.optional("JWKS_URL"),
+            database_url=env.optional("DATABASE_URL"),
+            broker_url=env.optional("BROKER_URL"),
+            s3_endpoint_url=env.optional("S3_ENDPOINT_URL"),
+            s3_bucket=env.text("S3_BUCKET", "media"),
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.s3_endpoint_url or f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def jwks_path(self) -> Path:
+        return self.data_dir / "dev-jwks.json"
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.data_dir / "dev-jwt-key.pem"
+
+
+def inherited_environment() -> dict[str, str]:
+    return dict(os.environ)

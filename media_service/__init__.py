@@ -1,0 +1,1 @@
+"""media_service: upload sessions, their verification, and the media records."""

@@ -1,0 +1,58 @@
+"""media_service settings: read once from the environment, here and nowhere else."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mesh.config import AuthConfig, Env, ServerConfig, database_url
+
+DEFAULT_PORT = 50051
+DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
+DEFAULT_BUCKET = "media"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    region: str
+    bucket: str
+    cdn_base_url: str
+    presign_ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    server: ServerConfig
+    auth: AuthConfig
+    database_url: str
+    storage: StorageConfig
+    broker_url: str | None  # None: the embedded in-process worker
+    queue_name: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "MediaConfig":
+        env = Env(environ)
+        endpoint = env.url("S3_ENDPOINT_URL", DEFAULT_S3_ENDPOINT, schemes=("http", "https"))
+        bucket = env.text("S3_BUCKET", DEFAULT_BUCKET)
+        broker_url = env.optional("BROKER_URL")
+        if broker_url:
+            env.url("BROKER_URL", broker_url, schemes=("amqp", "amqps", "redis", "rediss"))
+        return cls(
+            server=ServerConfig.from_env(env, "MEDIA_SERVICE_PORT", DEFAULT_PORT),
+            auth=AuthConfig.from_env(env),
+            database_url=database_url(env, "media.db"),
+            storage=StorageConfig(
+                endpoint_url=endpoint,
+                access_key_id=env.text("S3_ACCESS_KEY_ID", "local"),
+                secret_access_key=env.text("S3_SECRET_ACCESS_KEY", "local"),
+                region=env.text("S3_REGION", "auto"),
+                bucket=bucket,
+                cdn_base_url=env.text("CDN_BASE_URL", f"{endpoint}/{bucket}").rstrip("/"),
+                presign_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
+            ),
+            broker_url=broker_url,
+            queue_name=env.text("PROCESSING_QUEUE", "media-processing"),
+            log_level=env.text("LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,1 @@
+"""media_service schema migrations (see mesh.migrations)."""

@@ -1,0 +1,69 @@
+"""media_service's tables. The database is bound at start (`database.initialize`)."""
+
+from datetime import UTC, datetime
+
+from peewee import (
+    BigIntegerField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Status:
+    """Media statuses; see the design's status section for the transitions."""
+
+    PENDING = "PENDING"
+    UPLOADED = "UPLOADED"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    ABORTED = "ABORTED"
+    REJECTED = "REJECTED"
+    DELETED = "DELETED"
+
+    ATTACHABLE = (UPLOADED, PROCESSING, READY)
+
+
+class Media(Model):
+    id = CharField(primary_key=True, max_length=36)
+    owner_id = CharField(max_length=255)
+    media_type = CharField(max_length=32)
+    status = CharField(max_length=16)
+    file_name = CharField(max_length=255)
+    file_type = CharField(max_length=100)
+    file_size = BigIntegerField()
+    checksum_sha256 = CharField(max_length=64, null=True)
+    storage_key = CharField(max_length=1024, unique=True)
+    upload_id = CharField(max_length=1024, null=True)
+    part_size = BigIntegerField(null=True)
+    total_parts = IntegerField(null=True)
+    etag = CharField(max_length=128, null=True)
+    cdn_url = TextField(null=True)
+    post_id = CharField(max_length=36, null=True, index=True)
+    width = IntegerField(null=True)
+    height = IntegerField(null=True)
+    duration_ms = BigIntegerField(null=True)
+    poster_url = TextField(null=True)
+    blurhash = CharField(max_length=128, null=True)
+    variants = TextField(default="[]")  # JSON list of {name, width, height, content_type, url}
+    failure_reason = TextField(null=True)
+    expires_at = DateTimeField()
+    enqueued_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        database = database
+        table_name = "media"
+        indexes = ((("owner_id", "created_at"), False), (("status",), False))

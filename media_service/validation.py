@@ -1,0 +1,72 @@
+"""Checks of what a client declares before anything is signed or recorded."""
+
+import base64
+import binascii
+import unicodedata
+from dataclasses import dataclass
+
+from media_service.media_types import MEDIA_TYPES, MediaType
+from mesh.errors import InvalidArgument
+
+MAX_FILE_NAME_BYTES = 255
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What the client says it will upload."""
+
+    file_name: str
+    file_type: str
+    file_size: int
+    media_type: str
+    checksum_sha256: str = ""
+
+
+def validate(declaration: Declaration) -> MediaType:
+    """The declaration's media type, or InvalidArgument naming the first problem."""
+    media_type = _media_type(declaration.media_type)
+    _file_name(declaration.file_name)
+    if not declaration.file_type:
+        raise InvalidArgument("fileType is required")
+    if declaration.file_type not in media_type.extensions:
+        allowed = ", ".join(media_type.extensions)
+        raise InvalidArgument(
+            f"fileType {declaration.file_type!r} is not allowed for {media_type.name} "
+            f"(allowed: {allowed})"
+        )
+    if declaration.file_size <= 0:
+        raise InvalidArgument(f"fileSize must be positive, got {declaration.file_size}")
+    if declaration.file_size > media_type.max_size:
+        raise InvalidArgument(
+            f"fileSize {declaration.file_size} exceeds the {media_type.name} limit of "
+            f"{media_type.max_size} bytes"
+        )
+    if declaration.checksum_sha256:
+        _checksum(declaration.checksum_sha256)
+    return media_type
+
+
+def _media_type(name: str) -> MediaType:
+    if not name:
+        raise InvalidArgument("mediaType is required")
+    if name not in MEDIA_TYPES:
+        raise InvalidArgument(f"unknown mediaType {name!r} (known: {', '.join(MEDIA_TYPES)})")
+    return MEDIA_TYPES[name]
+
+
+def _file_name(name: str) -> None:
+    if not name:
+        raise InvalidArgument("fileName is required")
+    if len(name.encode()) > MAX_FILE_NAME_BYTES:
+        raise InvalidArgument(f"fileName is longer than {MAX_FILE_NAME_BYTES} bytes")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidArgument("fileName contains control characters")
+
+
+def _checksum(value: str) -> None:
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 32:
+        raise InvalidArgument("checksumSha256 must be the base64 of a 32-byte SHA-256 digest")

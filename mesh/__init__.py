@@ -1,0 +1,1 @@
+"""Plumbing every service shares: server factory, auth, config, errors, db, logging."""

@@ -1,0 +1,132 @@
+"""Cross-cutting behaviour of every RPC, as an ordered list of middleware.
+
+A middleware is `around(call, proceed)`: it may check or set per-call state,
+then returns `proceed()` (or raises). `chain_interceptor` composes the list
+into one grpc server interceptor; the first in the list is the outermost.
+Health and reflection are public and pass through untouched.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from peewee import Database
+
+from mesh import auth, logs
+from mesh.errors import MeshError, Unavailable
+
+log = logging.getLogger("mesh.rpc")
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+@dataclass
+class Call:
+    method: str
+    metadata: dict[str, str]
+    context: grpc.ServicerContext
+
+
+Proceed = Callable[[], Any]
+Middleware = Callable[[Call, Proceed], Any]
+
+
+def chain_interceptor(middlewares: Sequence[Middleware]) -> grpc.ServerInterceptor:
+    return _Chain(list(middlewares))
+
+
+class _Chain(grpc.ServerInterceptor):
+    def __init__(self, middlewares: list[Middleware]) -> None:
+        self._middlewares = middlewares
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or handler.unary_unary is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        inner = handler.unary_unary
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            metadata = {
+                key: value for key, value in context.invocation_metadata() if isinstance(value, str)
+            }
+            call = Call(method=method, metadata=metadata, context=context)
+            return _run(self._middlewares, call, lambda: inner(request, context))
+
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _run(middlewares: list[Middleware], call: Call, last: Proceed) -> Any:
+    if not middlewares:
+        return last()
+    first, rest = middlewares[0], middlewares[1:]
+    return first(call, lambda: _run(rest, call, last))
+
+
+def log_requests(call: Call, proceed: Proceed) -> Any:
+    """Adopt the gateway's x-request-id (or make one) and log the call's outcome."""
+    token = logs.request_id.set(call.metadata.get("x-request-id") or uuid.uuid4().hex)
+    started = time.perf_counter()
+    outcome = "OK"
+    try:
+        return proceed()
+    except Exception:
+        code = call.context.code()
+        outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+        raise
+    finally:
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info(
+            "rpc", extra={"fields": {"method": call.method, "status": outcome, "ms": elapsed_ms}}
+        )
+        logs.request_id.reset(token)
+
+
+def map_errors(call: Call, proceed: Proceed) -> Any:
+    """MeshError → its gRPC status with its message; anything else → INTERNAL."""
+    try:
+        return proceed()
+    except MeshError as error:
+        if error.status == "UNAVAILABLE":
+            log.warning("unavailable: %s", error.message)
+        call.context.abort(grpc.StatusCode[error.status], error.message)
+    except Exception:
+        if call.context.code() is not None:  # the handler aborted by itself
+            raise
+        log.exception("unhandled error in %s", call.method)
+        call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def authenticate(verifier: auth.TokenVerifier) -> Middleware:
+    """Every call carries a valid JWT; its `sub` becomes the caller."""
+
+    def around(call: Call, proceed: Proceed) -> Any:
+        token = auth.set_caller(verifier.verify(call.metadata.get("authorization")))
+        try:
+            return proceed()
+        finally:
+            auth.reset_caller(token)
+
+    return around
+
+
+def connection_per_call(db: Database, unavailable: tuple[type[Exception], ...]) -> Middleware:
+    """One database connection (from the pool) for the length of the call; a
+    database that cannot be reached is UNAVAILABLE."""
+
+    def around(call: Call, proceed: Proceed) -> Any:
+        try:
+            with db.connection_context():
+                return proceed()
+        except unavailable as error:
+            raise Unavailable(f"the database is unavailable ({type(error).__name__})") from error
+
+    return around

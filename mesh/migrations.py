@@ -1,0 +1,70 @@
+"""Numbered, forward-only schema migrations, one set per service.
+
+A service keeps its migrations in a package of modules named
+`NNNN_description.py`, each with `up(db)` (and `down(db)` for a manual
+rollback). A migration never imports the service's models: it declares the
+tables as they were at that version. Applied versions are recorded in the
+service's own table; the whole run holds a lock (an advisory lock on
+PostgreSQL, an immediate transaction on SQLite) so that processes starting
+together apply each migration once.
+"""
+
+import importlib
+import logging
+import pkgutil
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from peewee import CharField, Database, DateTimeField, Model
+
+from mesh.db import is_postgres
+
+log = logging.getLogger(__name__)
+
+
+def migrate(db: Database, package: str, table: str) -> list[str]:
+    """Apply the migrations of `package` not yet recorded in `table`; return their names."""
+    history = _history_model(db, table)
+    applied: list[str] = []
+    with db.connection_context(), _locked(db, table):
+        db.create_tables([history], safe=True)
+        done = {row.name for row in history.select(history.name)}
+        for name in _migration_names(package):
+            if name in done:
+                continue
+            importlib.import_module(f"{package}.{name}").up(db)
+            history.create(name=name, applied_at=datetime.now(UTC))
+            applied.append(name)
+            log.info("applied migration %s", name)
+    return applied
+
+
+def _migration_names(package: str) -> list[str]:
+    module = importlib.import_module(package)
+    names = [info.name for info in pkgutil.iter_modules(module.__path__)]
+    return sorted(name for name in names if name[:4].isdigit())
+
+
+def _history_model(db: Database, table: str) -> type[Model]:
+    class History(Model):
+        name = CharField(primary_key=True)
+        applied_at = DateTimeField()
+
+        class Meta:
+            database = db
+            table_name = table
+
+    return History
+
+
+@contextmanager
+def _locked(db: Database, table: str) -> Iterator[None]:
+    if is_postgres(db):
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(table.encode()),))
+            yield
+    else:
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield

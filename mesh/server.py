@@ -1,0 +1,122 @@
+"""Building and running a gRPC service: the same for every service of the mesh.
+
+`create_server` returns a started-ready server and its port (tests bind port
+0); `serve` runs a service in the foreground on several processes sharing one
+port (SO_REUSEPORT) so that both cores serve calls, and drains in-flight calls
+on SIGTERM or Ctrl-C.
+"""
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mesh.config import ServerConfig
+from mesh.middleware import Middleware, chain_interceptor
+
+log = logging.getLogger("mesh.server")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A servicer and what registers it: `add_XServicer_to_server` and its full name."""
+
+    name: str
+    servicer: Any
+    register: Callable[[Any, grpc.Server], None]
+
+
+@dataclass
+class Running:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+
+
+def create_server(
+    services: Sequence[Service],
+    middlewares: Sequence[Middleware],
+    address: str,
+    threads: int = 16,
+    reuse_port: bool = False,
+) -> Running:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
+        interceptors=[chain_interceptor(middlewares)],
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in services:
+        service.register(service.servicer, server)
+        health_servicer.set(service.name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    names = [s.name for s in services] + [
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    ]
+    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return Running(server=server, port=port, health=health_servicer)
+
+
+def serve(build: Callable[[], Running], config: ServerConfig) -> None:
+    """Run `build()`'s server in `config.processes` processes until SIGTERM/SIGINT."""
+    _check_port_free(config.host, config.port)
+    if config.processes == 1:
+        _serve_one(build, config.grace_seconds)
+        return
+    # Fork before any grpc object exists in this process (grpc is not fork-safe).
+    context = multiprocessing.get_context("fork")
+    children = [
+        context.Process(target=_serve_one, args=(build, config.grace_seconds), name=f"server-{i}")
+        for i in range(config.processes)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+
+
+def _serve_one(build: Callable[[], Running], grace_seconds: float) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    running = build()
+    running.server.start()
+    log.info("serving", extra={"fields": {"port": running.port, "pid": os.getpid()}})
+    stop.wait()
+    # Tell health checkers first, then let in-flight calls finish.
+    running.health.enter_graceful_shutdown()
+    running.server.stop(grace_seconds).wait()
+    log.info("stopped", extra={"fields": {"pid": os.getpid()}})
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """SO_REUSEPORT would let us silently share a port with a stale server: refuse instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR: connections in TIME_WAIT are fine, a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SystemExit(f"port {host}:{port} is already in use ({error.strerror})") from None

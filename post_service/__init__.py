@@ -1,0 +1,1 @@
+"""post_service: posts, and the saga that attaches media to them."""

@@ -1,0 +1,48 @@
+"""post_service's side of media_service: the gRPC calls the saga makes."""
+
+from genproto.media.v1 import media_pb2, media_pb2_grpc
+from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
+from post_service.posts import AttachedMedia
+
+
+class MediaApi:
+    """AttachMedia / DetachMedia / ListPostMedia, on behalf of the calling user."""
+
+    def __init__(self, address: str, timeout_seconds: float) -> None:
+        self._stub = media_pb2_grpc.MediaServiceStub(insecure_channel(address))
+        self._timeout = timeout_seconds
+
+    def attach(self, token: str, post_id: str, media_ids: list[str]) -> list[AttachedMedia]:
+        request = media_pb2.AttachMediaRequest(post_id=post_id, media_ids=media_ids)
+        with errors_as_mesh_errors("media_service"):
+            reply = self._stub.AttachMedia(
+                request, metadata=call_metadata(token), timeout=self._timeout
+            )
+        return [_attached(m) for m in reply.media]
+
+    def detach(self, token: str, post_id: str) -> None:
+        request = media_pb2.DetachMediaRequest(post_id=post_id)
+        with errors_as_mesh_errors("media_service"):
+            self._stub.DetachMedia(request, metadata=call_metadata(token), timeout=self._timeout)
+
+    def media_of_posts(self, token: str, post_ids: list[str]) -> list[AttachedMedia]:
+        request = media_pb2.ListPostMediaRequest(post_ids=post_ids)
+        with errors_as_mesh_errors("media_service"):
+            reply = self._stub.ListPostMedia(
+                request, metadata=call_metadata(token), timeout=self._timeout
+            )
+        return [_attached(m) for m in reply.media]
+
+
+def _attached(media: media_pb2.Media) -> AttachedMedia:
+    return AttachedMedia(
+        media_id=media.media_id,
+        post_id=media.post_id,
+        media_type=media.media_type,
+        status=media_pb2.MediaStatus.Name(media.status),
+        cdn_url=media.cdn_url,
+        width=media.width,
+        height=media.height,
+        poster_url=media.poster_url,
+        blurhash=media.blurhash,
+    )

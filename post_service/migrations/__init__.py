@@ -1,0 +1,1 @@
+"""post_service schema migrations (see mesh.migrations)."""

@@ -1,0 +1,31 @@
+"""post_service's tables. The database is bound at start (`database.initialize`)."""
+
+from datetime import UTC, datetime
+
+from peewee import CharField, DatabaseProxy, DateTimeField, Model, TextField
+
+database = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class PostStatus:
+    PENDING = "PENDING"  # recorded, media not yet attached: invisible to readers
+    PUBLISHED = "PUBLISHED"
+
+
+class Post(Model):
+    id = CharField(primary_key=True, max_length=36)
+    author_id = CharField(max_length=255)
+    content = TextField(default="")
+    media_ids = TextField(default="[]")  # JSON list, in the author's order
+    status = CharField(max_length=16)
+    created_at = DateTimeField(default=utcnow)
+    published_at = DateTimeField(null=True)
+
+    class Meta:
+        database = database
+        table_name = "posts"
+        indexes = ((("status", "created_at"), False),)

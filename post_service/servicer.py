@@ -1,0 +1,49 @@
+"""PostService over gRPC: decode the request, call the domain, encode the reply."""
+
+from typing import Any
+
+from genproto.post.v1 import post_pb2, post_pb2_grpc
+from mesh.auth import current_caller
+from mesh.messages import timestamp
+from post_service.posts import AttachedMedia, Posts, PostView
+
+
+class PostServicer(post_pb2_grpc.PostServiceServicer):
+    def __init__(self, posts: Posts) -> None:
+        self._posts = posts
+
+    def CreatePost(self, request: Any, context: Any) -> post_pb2.Post:
+        view = self._posts.create(current_caller(), request.content, list(request.media_ids))
+        return _post_message(view)
+
+    def GetPost(self, request: Any, context: Any) -> post_pb2.Post:
+        return _post_message(self._posts.get(current_caller(), request.post_id))
+
+    def ListFeed(self, request: Any, context: Any) -> post_pb2.ListFeedResponse:
+        page = self._posts.feed(current_caller(), request.page_size, request.page_token)
+        return post_pb2.ListFeedResponse(
+            posts=[_post_message(v) for v in page.posts], next_page_token=page.next_page_token
+        )
+
+
+def _post_message(view: PostView) -> post_pb2.Post:
+    return post_pb2.Post(
+        post_id=view.post.id,
+        author_id=view.post.author_id,
+        content=view.post.content,
+        media=[_media_message(m) for m in view.media],
+        created_at=timestamp(view.post.created_at),
+    )
+
+
+def _media_message(media: AttachedMedia) -> post_pb2.PostMedia:
+    return post_pb2.PostMedia(
+        media_id=media.media_id,
+        media_type=media.media_type,
+        status=media.status,
+        cdn_url=media.cdn_url,
+        width=media.width,
+        height=media.height,
+        poster_url=media.poster_url,
+        blurhash=media.blurhash,
+    )
