@@ -82,7 +82,7 @@ class LocalMesh:
     def start_envoy(self) -> None:
         config = envoy_config.write(self.settings)
         argv = [
-            _envoy_binary(),
+            envoy_binary(),
             "--config-path", str(config),
             "--disable-hot-restart",
             "--concurrency", "2",
@@ -127,7 +127,7 @@ class LocalMesh:
         return env
 
 
-def _envoy_binary() -> str:
+def envoy_binary() -> str:
     found = shutil.which(
         "envoy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     )

@@ -1,4 +1,11 @@
-"""The bucket of the embedded S3 server, with the CORS rule browsers need."""
+"""The bucket of the embedded S3 server: CORS for browsers, public reads for the CDN.
+
+In production the bucket and its public (CDN) domain are set up once by
+operations; locally the bucket itself plays the CDN, so its objects are
+readable without credentials, as they would be through CDN_BASE_URL.
+"""
+
+import json
 
 import boto3
 from botocore.config import Config
@@ -36,3 +43,16 @@ def ensure_bucket(settings: Settings) -> None:
             ]
         },
     )
+    public_read = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{settings.s3_bucket}/*",
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket=settings.s3_bucket, Policy=json.dumps(public_read))

@@ -7,7 +7,7 @@ from media_service.models import Media
 from mesh.messages import timestamp
 
 
-def status(media: Media) -> int:
+def status(media: Media) -> media_pb2.MediaStatus.ValueType:
     return media_pb2.MediaStatus.Value(media.status)
 
 

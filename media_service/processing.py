@@ -81,7 +81,6 @@ class Jobs:
     def __init__(self, broker: dramatiq.Broker, queue_name: str) -> None:
         self.broker = broker
         self.process_media = dramatiq.actor(
-            process_media,
             broker=broker,
             actor_name="process_media",
             queue_name=queue_name,
@@ -89,7 +88,7 @@ class Jobs:
             min_backoff=1_000,
             max_backoff=60_000,
             retry_when=_retry_transient,
-        )
+        )(process_media)
 
     def enqueue_processing(self, media_id: str) -> None:
         self.process_media.send(media_id)

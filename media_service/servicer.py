@@ -8,7 +8,10 @@ from media_service.messages import media_message, status
 from media_service.uploads import Uploads
 from media_service.validation import Declaration
 from mesh.auth import current_caller
+from mesh.errors import FailedPrecondition
 from mesh.messages import timestamp
+
+NO_MULTIPART = "multipart uploads are not offered yet"
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
@@ -38,6 +41,20 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         return media_pb2.CompleteUploadResponse(
             media_id=media.id, cdn_url=media.cdn_url or "", status=status(media)
         )
+
+    def CompleteMultipartUpload(
+        self, request: Any, context: Any
+    ) -> media_pb2.CompleteUploadResponse:
+        raise FailedPrecondition(NO_MULTIPART)
+
+    def ListUploadParts(self, request: Any, context: Any) -> media_pb2.ListUploadPartsResponse:
+        raise FailedPrecondition(NO_MULTIPART)
+
+    def AbortUpload(self, request: Any, context: Any) -> media_pb2.Media:
+        return media_message(self._uploads.abort(current_caller().user_id, request.media_id))
+
+    def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
+        return media_message(self._uploads.delete(current_caller().user_id, request.media_id))
 
     def GetMedia(self, request: Any, context: Any) -> media_pb2.Media:
         return media_message(self._uploads.get(current_caller().user_id, request.media_id))

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from media_service.models import Media, Status, utcnow
+from media_service.models import Media, Status, database, utcnow
 from media_service.storage import Storage
 from media_service.validation import Declaration, validate
 from mesh import paging
-from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from mesh.db import locked, write_transaction
+from mesh.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,40 @@ class Uploads:
         query = Media.select().where((Media.owner_id == user_id) & (Media.status != Status.DELETED))
         rows, next_token = paging.paginate(query, Media.created_at, Media.id, page_size, page_token)
         return MediaPage(media=rows, next_page_token=next_token)
+
+    def abort(self, user_id: str, media_id: str) -> Media:
+        """End a pending upload and remove whatever reached storage."""
+        media = self.get(user_id, media_id)
+        if media.status == Status.ABORTED:
+            return media
+        aborted = (
+            Media.update(status=Status.ABORTED, updated_at=utcnow())
+            .where((Media.id == media.id) & (Media.status == Status.PENDING))
+            .execute()
+        )
+        if not aborted:
+            raise FailedPrecondition(
+                f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
+            )
+        self._storage.delete(media.storage_key)
+        return Media.get_by_id(media.id)
+
+    def delete(self, user_id: str, media_id: str) -> Media:
+        """Delete an unattached media and its original."""
+        with write_transaction(database):
+            query = Media.select().where((Media.id == media_id) & (Media.owner_id == user_id))
+            media = locked(query, database).first()
+            if media is None or media.status == Status.DELETED:
+                raise NotFound(f"media {media_id} not found")
+            if media.post_id:
+                raise Conflict(
+                    f"media {media_id} is attached to post {media.post_id}; delete the post first"
+                )
+            Media.update(status=Status.DELETED, updated_at=utcnow()).where(
+                Media.id == media.id
+            ).execute()
+        self._storage.delete(media.storage_key)
+        return Media.get_by_id(media.id)
 
     def _reject(self, media: Media, reason: str) -> None:
         """The stored object is not what was declared: end the upload and remove it."""

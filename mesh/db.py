@@ -10,10 +10,13 @@ thread pool and dramatiq's worker threads need.
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from peewee import Database, SqliteDatabase
+from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 from mesh.config import ConfigError
+
+# A service's models bind to a DatabaseProxy; helpers take it or the real database.
+AnyDatabase = Database | DatabaseProxy
 
 CONNECT_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT_MS = 10_000
@@ -58,11 +61,11 @@ def _sqlite(path: str) -> Database:
     )
 
 
-def is_postgres(db: Database) -> bool:
+def is_postgres(db: AnyDatabase) -> bool:
     return isinstance(getattr(db, "obj", db), PooledPostgresqlDatabase)
 
 
-def close_all(db: Database) -> None:
+def close_all(db: AnyDatabase) -> None:
     """Close every connection, pooled ones too: before forking, and at exit."""
     real = getattr(db, "obj", db)
     if isinstance(real, PooledPostgresqlDatabase):
@@ -71,7 +74,7 @@ def close_all(db: Database) -> None:
         real.close()
 
 
-def write_transaction(db: Database):  # type: ignore[no-untyped-def]
+def write_transaction(db: AnyDatabase):  # type: ignore[no-untyped-def]
     """A transaction that takes its write lock up front on SQLite (whole file),
     so read-check-write sequences are serialised there as FOR UPDATE does on
     PostgreSQL."""
@@ -81,6 +84,6 @@ def write_transaction(db: Database):  # type: ignore[no-untyped-def]
     return real.atomic(lock_type="IMMEDIATE")
 
 
-def locked(query, db: Database):  # type: ignore[no-untyped-def]
+def locked(query, db: AnyDatabase):  # type: ignore[no-untyped-def]
     """`SELECT ... FOR UPDATE` where the database has it (inside write_transaction)."""
     return query.for_update() if is_postgres(db) else query

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from peewee import Database
 
 from mesh import auth, logs
+from mesh.db import AnyDatabase
 from mesh.errors import MeshError, Unavailable
 
 log = logging.getLogger("mesh.rpc")
@@ -118,7 +118,7 @@ def authenticate(verifier: auth.TokenVerifier) -> Middleware:
     return around
 
 
-def connection_per_call(db: Database, unavailable: tuple[type[Exception], ...]) -> Middleware:
+def connection_per_call(db: AnyDatabase, unavailable: tuple[type[Exception], ...]) -> Middleware:
     """One database connection (from the pool) for the length of the call; a
     database that cannot be reached is UNAVAILABLE."""
 

@@ -16,15 +16,16 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from peewee import CharField, Database, DateTimeField, Model
+from peewee import CharField, DateTimeField, Model
 
-from mesh.db import is_postgres
+from mesh.db import AnyDatabase, is_postgres
 
 log = logging.getLogger(__name__)
 
 
-def migrate(db: Database, package: str, table: str) -> list[str]:
+def migrate(db: AnyDatabase, package: str, table: str) -> list[str]:
     """Apply the migrations of `package` not yet recorded in `table`; return their names."""
     history = _history_model(db, table)
     applied: list[str] = []
@@ -47,7 +48,7 @@ def _migration_names(package: str) -> list[str]:
     return sorted(name for name in names if name[:4].isdigit())
 
 
-def _history_model(db: Database, table: str) -> type[Model]:
+def _history_model(db: AnyDatabase, table: str) -> Any:
     class History(Model):
         name = CharField(primary_key=True)
         applied_at = DateTimeField()
@@ -60,7 +61,7 @@ def _history_model(db: Database, table: str) -> type[Model]:
 
 
 @contextmanager
-def _locked(db: Database, table: str) -> Iterator[None]:
+def _locked(db: AnyDatabase, table: str) -> Iterator[None]:
     if is_postgres(db):
         with db.atomic():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(table.encode()),))

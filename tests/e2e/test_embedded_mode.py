@@ -1,0 +1,73 @@
+"""`make run`'s mode: SQLite, the in-process worker and the embedded S3 server,
+started by the real entry point, and stopped by Ctrl-C without orphans."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway import devkeys
+from gateway.settings import ROOT, Settings
+from tests.conftest import mesh_environment
+from tests.support import Api, fake_jpeg, wait_for
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of processes whose environment holds `marker` (our DATA_DIR)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def embedded(tmp_path: Path):
+    env = mesh_environment(tmp_path / "data")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "run.log").open("wb"),
+        text=True,
+    )
+    banner = wait_for(lambda: _banner_line(runner), "make run's banner", timeout=90)
+    yield runner, Settings.from_env(env), banner, f"DATA_DIR={env['DATA_DIR']}"
+    if runner.poll() is None:
+        runner.kill()
+
+
+def _banner_line(runner: subprocess.Popen) -> str | None:
+    line = runner.stdout.readline()
+    assert line or runner.poll() is None, "gateway run exited before it was up"
+    return line if "gateway" in line and "http://" in line else None
+
+
+def test_the_embedded_mesh_runs_the_whole_flow_then_stops_cleanly(embedded):
+    runner, settings, banner, marker = embedded
+    assert settings.gateway_url in banner
+    api = Api(settings.gateway_url, devkeys.mint_token(settings, "alice"))
+
+    # The flow works on SQLite with the in-process worker
+    media = api.upload(fake_jpeg())
+    assert httpx.get(media["cdnUrl"]).status_code == 200
+    wait_for(lambda: api.media(media["mediaId"]).json()["status"] == "READY", "READY")
+    post = api.create_post("embedded", [media["mediaId"]])
+    assert post.status_code == 200, post.text
+    assert (settings.data_dir / "media.db").exists() and (settings.data_dir / "post.db").exists()
+    assert len(_processes_with(marker)) >= 6  # runner, S3, 2 x 2 servers (+parents), Envoy
+
+    # Ctrl-C stops every process it started
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) == 0
+    wait_for(lambda: _processes_with(marker) == [], "every process of the mesh to exit", timeout=10)

@@ -1,0 +1,69 @@
+"""What the gateway itself answers: CORS, unknown paths and parameters, bad JSON."""
+
+import httpx
+import pytest
+
+from tests.support import Api
+
+PREFLIGHT = {
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type",
+}
+
+
+def test_a_preflight_from_the_demo_origin_is_allowed(settings):
+    reply = httpx.options(
+        f"{settings.gateway_url}/api/v1/media/upload-session",
+        headers={"Origin": settings.cors_origins[0], **PREFLIGHT},
+    )
+
+    assert reply.status_code == 200
+    assert reply.headers["access-control-allow-origin"] == settings.cors_origins[0]
+    assert "authorization" in reply.headers["access-control-allow-headers"]
+
+
+def test_a_preflight_from_a_stranger_origin_gets_no_cors_grant(settings):
+    reply = httpx.options(
+        f"{settings.gateway_url}/api/v1/media/upload-session",
+        headers={"Origin": "https://evil.example", **PREFLIGHT},
+    )
+
+    assert "access-control-allow-origin" not in reply.headers
+
+
+def test_responses_to_an_allowed_origin_expose_the_grpc_status(api: Api, settings):
+    reply = api.http.get("/api/v1/media", headers={"Origin": settings.cors_origins[0]})
+
+    assert reply.status_code == 200
+    assert reply.headers["access-control-allow-origin"] == settings.cors_origins[0]
+    assert "grpc-status" in reply.headers["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        (
+            "GET",
+            "/api/v1/nothing-here",
+            None,
+            404,
+            "Could not resolve /api/v1/nothing-here to a method.",
+        ),
+        (
+            "GET",
+            "/api/v1/media?colour=red",
+            None,
+            400,
+            'Could not find field "colour" in the type "media.v1.ListMediaRequest".',
+        ),
+        ("POST", "/api/v1/media/upload-session", b"{not json", 400, None),
+    ],
+)
+def test_requests_outside_the_api_get_a_json_error(api: Api, method, path, body, status, message):
+    reply = api.http.request(method, path, content=body)
+
+    assert reply.status_code == status
+    error = reply.json()
+    assert error["code"] in (3, 5)
+    if message:
+        assert error["message"] == message

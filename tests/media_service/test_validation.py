@@ -1,0 +1,93 @@
+"""What a client declares is checked before anything is signed or recorded."""
+
+import base64
+import hashlib
+
+import pytest
+
+from media_service.media_types import MEDIA_TYPES
+from media_service.uploads import storage_key
+from media_service.validation import Declaration, validate
+from mesh.errors import InvalidArgument
+
+MIB = 1024 * 1024
+
+
+def _declaration(**overrides) -> Declaration:
+    fields = {
+        "file_name": "a.jpg",
+        "file_type": "image/jpeg",
+        "file_size": 1000,
+        "media_type": "post-image",
+    }
+    return Declaration(**{**fields, **overrides})
+
+
+def test_a_good_declaration_gives_its_media_type():
+    assert validate(_declaration()) is MEDIA_TYPES["post-image"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"media_type": ""}, "mediaType is required"),
+        (
+            {"media_type": "banner"},
+            "unknown mediaType 'banner' (known: post-image, post-video, avatar)",
+        ),
+        ({"file_name": ""}, "fileName is required"),
+        ({"file_name": "é" * 128 + ".jpg"}, "fileName is longer than 255 bytes"),
+        ({"file_name": "a\x00.jpg"}, "fileName contains control characters"),
+        ({"file_name": "a\n.jpg"}, "fileName contains control characters"),
+        ({"file_type": ""}, "fileType is required"),
+        (
+            {"file_type": "image/svg+xml"},
+            "fileType 'image/svg+xml' is not allowed for post-image (allowed: image/jpeg, image/png, image/webp, image/gif, image/heic)",
+        ),
+        (
+            {"media_type": "avatar", "file_type": "image/gif"},
+            "fileType 'image/gif' is not allowed for avatar (allowed: image/jpeg, image/png, image/webp)",
+        ),
+        ({"file_size": 0}, "fileSize must be positive, got 0"),
+        ({"file_size": -5}, "fileSize must be positive, got -5"),
+        (
+            {"file_size": 20 * MIB + 1},
+            f"fileSize {20 * MIB + 1} exceeds the post-image limit of {20 * MIB} bytes",
+        ),
+        (
+            {"media_type": "avatar", "file_size": 5 * MIB + 1},
+            f"fileSize {5 * MIB + 1} exceeds the avatar limit of {5 * MIB} bytes",
+        ),
+        (
+            {"checksum_sha256": "abc"},
+            "checksumSha256 must be the base64 of a 32-byte SHA-256 digest",
+        ),
+        (
+            {"checksum_sha256": base64.b64encode(b"x" * 31).decode()},
+            "checksumSha256 must be the base64 of a 32-byte SHA-256 digest",
+        ),
+    ],
+)
+def test_a_bad_declaration_is_refused_with_a_precise_message(overrides, message):
+    with pytest.raises(InvalidArgument) as raised:
+        validate(_declaration(**overrides))
+    assert raised.value.message == message
+
+
+def test_a_real_checksum_is_accepted():
+    checksum = base64.b64encode(hashlib.sha256(b"data").digest()).decode()
+
+    validate(_declaration(checksum_sha256=checksum))
+
+
+def test_a_file_name_of_exactly_255_bytes_is_accepted():
+    validate(_declaration(file_name="a" * 251 + ".jpg"))
+
+
+def test_the_storage_key_never_uses_the_file_name_and_makes_the_user_key_safe():
+    key = storage_key("post-image", "auth0|user/../x", "3f2a", "jpg")
+
+    prefix, user, name = key.split("/")
+    assert prefix == "post-image"
+    assert user == "auth0_user_.._x"
+    assert name.endswith("-3f2a.jpg") and name[:13].isdigit()

@@ -1,0 +1,123 @@
+"""Token verification as every service does it: forgeries are refused."""
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway import devkeys
+from gateway.settings import Settings
+from mesh.auth import TokenVerifier
+from mesh.config import AuthConfig, Env
+from mesh.errors import Unauthenticated
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    devkeys.ensure_dev_keys(settings)
+    return settings
+
+
+@pytest.fixture
+def verifier(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(AuthConfig.from_env(Env({"DATA_DIR": str(settings.data_dir)})))
+
+
+def _claims(settings: Settings, **overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    claims = {
+        "sub": "alice",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "exp": now + 60,
+    }
+    return {**claims, **overrides}
+
+
+def _signed(settings: Settings, claims: dict[str, object]) -> str:
+    key = settings.private_key_path.read_bytes()
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": devkeys.KEY_ID})
+
+
+def test_a_dev_token_names_its_user(settings: Settings, verifier: TokenVerifier):
+    caller = verifier.verify(f"Bearer {devkeys.mint_token(settings, 'alice')}")
+
+    assert caller.user_id == "alice"
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"exp": int(time.time()) - 120}, "Signature has expired"),
+        ({"iss": "someone-else"}, "Invalid issuer"),
+        ({"aud": "another-app"}, "Audience doesn't match"),
+        ({"sub": ""}, "empty subject"),
+    ],
+)
+def test_a_token_with_wrong_claims_is_refused(settings, verifier, overrides, reason):
+    token = _signed(settings, _claims(settings, **overrides))
+
+    with pytest.raises(Unauthenticated, match=reason):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_an_expired_token_within_the_clock_skew_is_accepted(settings, verifier):
+    token = _signed(settings, _claims(settings, exp=int(time.time()) - 30))
+
+    assert verifier.verify(f"Bearer {token}").user_id == "alice"
+
+
+def test_alg_none_is_refused(settings, verifier):
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": devkeys.KEY_ID}).encode())
+    payload = base64.urlsafe_b64encode(json.dumps(_claims(settings)).encode())
+    token = f"{header.decode().rstrip('=')}.{payload.decode().rstrip('=')}."
+
+    with pytest.raises(Unauthenticated):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_hs256_signed_with_a_made_up_key_is_refused(settings, verifier):
+    token = jwt.encode(
+        _claims(settings),
+        "made-up-secret-of-sufficient-length!",
+        algorithm="HS256",
+        headers={"kid": devkeys.KEY_ID},
+    )
+
+    with pytest.raises(Unauthenticated):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_a_token_signed_by_another_key_is_refused(settings, verifier):
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode(
+        _claims(settings), stranger, algorithm="ES256", headers={"kid": devkeys.KEY_ID}
+    )
+
+    with pytest.raises(Unauthenticated, match="Signature verification failed"):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_a_re_signed_payload_is_refused(settings, verifier):
+    header, payload, signature = devkeys.mint_token(settings, "alice").split(".")
+    forged = (
+        base64.urlsafe_b64encode(json.dumps(_claims(settings, sub="mallory")).encode())
+        .decode()
+        .rstrip("=")
+    )
+
+    with pytest.raises(Unauthenticated):
+        verifier.verify(f"Bearer {header}.{forged}.{signature}")
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "", "Basic abc", "Bearer ", "token-without-scheme"]
+)
+def test_a_missing_or_malformed_authorization_is_refused(verifier, authorization):
+    with pytest.raises(Unauthenticated):
+        verifier.verify(authorization)

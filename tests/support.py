@@ -1,0 +1,111 @@
+"""Helpers the tests share: free ports, a throwaway PostgreSQL database, the
+gateway's REST API as a client sees it, and waiting on a condition."""
+
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import psycopg2
+
+ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def fresh_postgres_database(admin_url: str = ADMIN_DATABASE_URL) -> Iterator[str]:
+    """A new, empty database for one test session; dropped afterwards."""
+    name = f"mesh_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        yield urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll until `condition()` returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Api:
+    """The REST API through the gateway, as one user."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=20)
+
+    def create_session(
+        self, data: bytes, file_type: str = "image/jpeg", **overrides: Any
+    ) -> httpx.Response:
+        body = {
+            "fileName": "photo.jpg",
+            "fileType": file_type,
+            "fileSize": len(data),
+            "mediaType": "post-image",
+            **overrides,
+        }
+        return self.http.post("/api/v1/media/upload-session", json=body)
+
+    def complete(self, media_id: str) -> httpx.Response:
+        return self.http.post(f"/api/v1/media/{media_id}/complete")
+
+    def media(self, media_id: str) -> httpx.Response:
+        return self.http.get(f"/api/v1/media/{media_id}")
+
+    def upload(
+        self, data: bytes, file_type: str = "image/jpeg", **overrides: Any
+    ) -> dict[str, Any]:
+        """Session, PUT to storage, complete: the whole single-PUT flow."""
+        session = self.create_session(data, file_type, **overrides)
+        assert session.status_code == 200, session.text
+        put(session.json(), data)
+        completed = self.complete(session.json()["mediaId"])
+        assert completed.status_code == 200, completed.text
+        return completed.json()
+
+    def create_post(self, content: str, media_ids: list[str]) -> httpx.Response:
+        return self.http.post("/feed/submit", json={"content": content, "mediaIds": media_ids})
+
+
+def put(session: dict[str, Any], data: bytes, **header_overrides: str) -> httpx.Response:
+    """PUT straight to storage with the headers the session asked for."""
+    headers = {**session["uploadHeaders"], **header_overrides}
+    reply = httpx.put(session["uploadUrl"], content=data, headers=headers, timeout=20)
+    assert reply.status_code == 200, reply.text
+    return reply
+
+
+def storage_key(session: dict[str, Any], bucket: str) -> str:
+    """The object key a session's uploadUrl writes to."""
+    path = urlparse(session["uploadUrl"]).path
+    prefix = f"/{bucket}/"
+    assert path.startswith(prefix), path
+    return path[len(prefix) :]
+
+
+def fake_jpeg(size: int = 2048) -> bytes:
+    """Bytes that begin like a JPEG; unique per call."""
+    body = uuid.uuid4().bytes * (size // 16 + 1)
+    return (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body)[:size]
