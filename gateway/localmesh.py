@@ -58,6 +58,12 @@ class LocalMesh:
         if child is not None:
             processes.stop(child)
 
+    def log_path(self, name: str) -> Path:
+        """Where a component's output goes (when the mesh was given a log dir)."""
+        if self._log_dir is None:
+            raise ValueError("this mesh logs to the terminal")
+        return self._log_dir / f"{name}.log"
+
     def start_storage(self) -> None:
         s = self.settings
         argv = [sys.executable, "-m", "moto.server", "-H", s.host, "-p", str(s.s3_port)]

@@ -36,10 +36,8 @@ def build(config: MediaConfig) -> Running:
     if config.broker_url is None:
         # Embedded mode: no broker to talk to, so this process runs the jobs itself.
         dramatiq.Worker(jobs.broker, worker_threads=EMBEDDED_WORKER_THREADS).start()
-    uploads = Uploads(
-        Storage(config.storage), jobs.enqueue_processing, config.storage.presign_ttl_seconds
-    )
-    servicer = MediaServicer(uploads)
+    storage = Storage(config.storage)
+    servicer = MediaServicer(Uploads(storage, jobs.enqueue_processing, config.uploads), storage)
     return create_server(
         [Service(SERVICE_NAME, servicer, media_pb2_grpc.add_MediaServiceServicer_to_server)],
         [

@@ -22,11 +22,19 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class UploadPolicy:
+    single_ttl_seconds: int  # a single PUT session lives as long as its URL
+    multipart_ttl_seconds: int  # part URLs last PRESIGN_TTL_SECONDS; resume renews them
+    max_pending_per_user: int
+
+
+@dataclass(frozen=True)
 class MediaConfig:
     server: ServerConfig
     auth: AuthConfig
     database_url: str
     storage: StorageConfig
+    uploads: UploadPolicy
     broker_url: str | None  # None: the embedded in-process worker
     queue_name: str
     log_level: str
@@ -51,6 +59,13 @@ class MediaConfig:
                 bucket=bucket,
                 cdn_base_url=env.text("CDN_BASE_URL", f"{endpoint}/{bucket}").rstrip("/"),
                 presign_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
+            ),
+            uploads=UploadPolicy(
+                single_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
+                multipart_ttl_seconds=env.integer(
+                    "MULTIPART_SESSION_TTL_SECONDS", 86_400, minimum=1
+                ),
+                max_pending_per_user=env.integer("MAX_PENDING_UPLOADS", 20, minimum=1),
             ),
             broker_url=broker_url,
             queue_name=env.text("PROCESSING_QUEUE", "media-processing"),

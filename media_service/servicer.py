@@ -3,20 +3,20 @@
 from typing import Any
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from media_service import attachments
+from media_service import attachments, library
 from media_service.messages import media_message, status
-from media_service.uploads import Uploads
+from media_service.models import Media
+from media_service.storage import Storage
+from media_service.uploads import PartUrl, Uploads
 from media_service.validation import Declaration
 from mesh.auth import current_caller
-from mesh.errors import FailedPrecondition
 from mesh.messages import timestamp
-
-NO_MULTIPART = "multipart uploads are not offered yet"
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, uploads: Uploads) -> None:
+    def __init__(self, uploads: Uploads, storage: Storage) -> None:
         self._uploads = uploads
+        self._storage = storage
 
     def CreateUploadSession(
         self, request: Any, context: Any
@@ -29,41 +29,66 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             checksum_sha256=request.checksum_sha256,
         )
         session = self._uploads.create_session(current_caller().user_id, declaration)
+        media = session.media
         return media_pb2.CreateUploadSessionResponse(
-            media_id=session.media.id,
-            expires_at=timestamp(session.media.expires_at),
+            media_id=media.id,
+            expires_at=timestamp(media.expires_at),
             upload_url=session.upload_url,
             upload_headers=session.upload_headers,
+            upload_id=media.upload_id or "",
+            part_size=media.part_size or 0,
+            total_parts=media.total_parts or 0,
+            parts=[_part(p) for p in session.parts],
         )
 
     def CompleteUpload(self, request: Any, context: Any) -> media_pb2.CompleteUploadResponse:
-        media = self._uploads.complete(current_caller().user_id, request.media_id)
-        return media_pb2.CompleteUploadResponse(
-            media_id=media.id, cdn_url=media.cdn_url or "", status=status(media)
-        )
+        return _completed(self._uploads.complete(current_caller().user_id, request.media_id))
 
     def CompleteMultipartUpload(
         self, request: Any, context: Any
     ) -> media_pb2.CompleteUploadResponse:
-        raise FailedPrecondition(NO_MULTIPART)
+        parts = [(p.part_number, p.etag) for p in request.parts]
+        media = self._uploads.complete_multipart(
+            current_caller().user_id, request.media_id, request.upload_id, parts
+        )
+        return _completed(media)
 
     def ListUploadParts(self, request: Any, context: Any) -> media_pb2.ListUploadPartsResponse:
-        raise FailedPrecondition(NO_MULTIPART)
+        listing = self._uploads.list_parts(
+            current_caller().user_id, request.media_id, request.part_number_marker
+        )
+        media = listing.media
+        return media_pb2.ListUploadPartsResponse(
+            media_id=media.id,
+            upload_id=media.upload_id or "",
+            part_size=media.part_size or 0,
+            total_parts=media.total_parts or 0,
+            stored_parts=[
+                media_pb2.StoredPart(part_number=p.number, size=p.size, etag=p.etag)
+                for p in listing.stored
+            ],
+            missing_parts=[_part(p) for p in listing.missing],
+            expires_at=timestamp(media.expires_at),
+            next_part_number_marker=listing.next_part_number_marker,
+        )
 
     def AbortUpload(self, request: Any, context: Any) -> media_pb2.Media:
         return media_message(self._uploads.abort(current_caller().user_id, request.media_id))
 
-    def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
-        return media_message(self._uploads.delete(current_caller().user_id, request.media_id))
-
     def GetMedia(self, request: Any, context: Any) -> media_pb2.Media:
-        return media_message(self._uploads.get(current_caller().user_id, request.media_id))
+        return media_message(library.owned(current_caller().user_id, request.media_id))
 
     def ListMedia(self, request: Any, context: Any) -> media_pb2.ListMediaResponse:
-        page = self._uploads.list(current_caller().user_id, request.page_size, request.page_token)
-        return media_pb2.ListMediaResponse(
-            media=[media_message(m) for m in page.media], next_page_token=page.next_page_token
+        media, next_token = library.list_media(
+            current_caller().user_id, request.page_size, request.page_token
         )
+        return media_pb2.ListMediaResponse(
+            media=[media_message(m) for m in media], next_page_token=next_token
+        )
+
+    def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
+        deleted = library.delete(self._storage, current_caller().user_id, request.media_id)
+        return media_message(deleted)
 
     def AttachMedia(self, request: Any, context: Any) -> media_pb2.AttachMediaResponse:
         attached = attachments.attach(
@@ -78,3 +103,13 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     def ListPostMedia(self, request: Any, context: Any) -> media_pb2.ListPostMediaResponse:
         media = attachments.media_of_posts(list(request.post_ids))
         return media_pb2.ListPostMediaResponse(media=[media_message(m) for m in media])
+
+
+def _completed(media: Media) -> media_pb2.CompleteUploadResponse:
+    return media_pb2.CompleteUploadResponse(
+        media_id=media.id, cdn_url=media.cdn_url or "", status=status(media)
+    )
+
+
+def _part(part: PartUrl) -> media_pb2.UploadPart:
+    return media_pb2.UploadPart(part_number=part.number, upload_url=part.url)

@@ -4,6 +4,8 @@ Works against any S3 API (R2, S3, MinIO, moto). An outage of storage is
 translated here into `Unavailable`; nothing else in the service imports boto.
 """
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,22 @@ class StoredObject:
     size: int
     content_type: str
     etag: str
+    checksum_sha256: str  # "" when the object was stored without one
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    number: int
+    size: int
+    etag: str
+
+
+class MultipartRefused(Exception):
+    """Storage refused to assemble the parts; `code` is its error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Storage:
@@ -77,16 +95,100 @@ class Storage:
         """The stored object's metadata, or None if nothing was uploaded."""
         try:
             with _outage_is_unavailable():
-                reply = self._client.head_object(Bucket=self.bucket, Key=key)
+                reply = self._client.head_object(
+                    Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
+                )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+            if _error_code(error) in _NOT_FOUND_CODES:
                 return None
             raise
         return StoredObject(
             size=int(reply["ContentLength"]),
             content_type=reply.get("ContentType", ""),
             etag=reply["ETag"],
+            checksum_sha256=reply.get("ChecksumSHA256", ""),
         )
+
+    def read_head(self, key: str, etag: str, length: int) -> bytes:
+        """The first `length` bytes of exactly the version with `etag`."""
+        with _outage_is_unavailable():
+            reply = self._client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}", IfMatch=etag
+            )
+            return reply["Body"].read()
+
+    def sha256_base64(self, key: str, etag: str) -> str:
+        """SHA-256 of exactly the version with `etag`, streamed (for small objects)."""
+        digest = hashlib.sha256()
+        with _outage_is_unavailable():
+            body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+            for chunk in body.iter_chunks(chunk_size=256 * 1024):
+                digest.update(chunk)
+        return base64.b64encode(digest.digest()).decode()
+
+    def create_multipart(self, key: str, content_type: str) -> str:
+        with _outage_is_unavailable():
+            reply = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type
+            )
+        return reply["UploadId"]
+
+    def presign_part(self, key: str, upload_id: str, number: int, size: int) -> str:
+        """A PUT for one part whose signature binds its number and exact length."""
+        return self._client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "ContentLength": size,
+            },
+            ExpiresIn=self._config.presign_ttl_seconds,
+        )
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
+        """The parts stored so far, or None if the upload is not open (any more)."""
+        parts: list[StoredPart] = []
+        marker = 0
+        while True:
+            try:
+                with _outage_is_unavailable():
+                    reply = self._client.list_parts(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                    )
+            except ClientError as error:
+                if _error_code(error) == "NoSuchUpload":
+                    return None
+                raise
+            parts += [
+                StoredPart(number=p["PartNumber"], size=p["Size"], etag=p["ETag"])
+                for p in reply.get("Parts", [])
+            ]
+            if not reply.get("IsTruncated"):
+                return parts
+            marker = int(reply["NextPartNumberMarker"])
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Assemble the parts; MultipartRefused says why storage would not."""
+        try:
+            with _outage_is_unavailable():
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+                )
+        except ClientError as error:
+            raise MultipartRefused(_error_code(error), str(error)) from error
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            with _outage_is_unavailable():
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            if _error_code(error) != "NoSuchUpload":
+                raise
 
     def delete(self, key: str) -> None:
         with _outage_is_unavailable():
@@ -94,6 +196,10 @@ class Storage:
 
     def public_url(self, key: str) -> str:
         return f"{self._config.cdn_base_url}/{key}"
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 @contextmanager

@@ -1,9 +1,11 @@
-"""Upload sessions: create, verify at complete, and read the caller's media.
+"""Upload sessions: create (single PUT or multipart), resume, complete, abort.
 
 The rules of the design live here: the storage key never uses the client's
-file name; nothing becomes UPLOADED before the stored object has been checked
-against the declaration; a repeated complete returns the same result and
-never queues processing twice.
+file name; nothing becomes UPLOADED before the stored object has passed every
+check in `verification`; a mistake the client can correct (wrong uploadId,
+parts list or ETag) leaves the upload PENDING, while a stored object that is
+not what was declared ends it REJECTED and is deleted; a repeated complete
+returns the same media and never queues processing twice.
 """
 
 import logging
@@ -11,176 +13,296 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NoReturn
 
+from media_service import library, verification
+from media_service.config import UploadPolicy
 from media_service.models import Media, Status, database, utcnow
-from media_service.storage import Storage
+from media_service.multipart import (
+    URL_BATCH,
+    Layout,
+    check_against_storage,
+    check_parts_list,
+    layout_for,
+)
+from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.validation import Declaration, validate
-from mesh import paging
-from mesh.db import locked, write_transaction
-from mesh.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from mesh.db import serialize_on, write_transaction
+from mesh.errors import FailedPrecondition, InvalidArgument, MeshError, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
 MULTIPART_THRESHOLD = 5 * 1024 * 1024
+DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class PartUrl:
+    number: int
+    url: str
 
 
 @dataclass(frozen=True)
 class UploadSession:
     media: Media
-    upload_url: str
-    upload_headers: dict[str, str]
+    upload_url: str = ""  # single PUT
+    upload_headers: dict[str, str] = field(default_factory=dict)
+    parts: list[PartUrl] = field(default_factory=list)  # multipart: the first batch
 
 
 @dataclass(frozen=True)
-class MediaPage:
-    media: list[Media]
-    next_page_token: str
+class PartsListing:
+    media: Media
+    stored: list[StoredPart]
+    missing: list[PartUrl]  # fresh URLs, a batch at a time
+    next_part_number_marker: int  # 0: no missing part after this batch
 
 
 class Uploads:
-    def __init__(self, storage: Storage, enqueue: Callable[[str], None], ttl_seconds: int) -> None:
+    def __init__(
+        self, storage: Storage, enqueue: Callable[[str], None], policy: UploadPolicy
+    ) -> None:
         self._storage = storage
         self._enqueue = enqueue
-        self._ttl = timedelta(seconds=ttl_seconds)
+        self._policy = policy
 
     def create_session(self, user_id: str, declaration: Declaration) -> UploadSession:
         media_type = validate(declaration)
-        if declaration.file_size > MULTIPART_THRESHOLD:
-            raise InvalidArgument(
-                f"fileSize over {MULTIPART_THRESHOLD} bytes needs a multipart upload, "
-                "which this server does not offer yet"
-            )
         media_id = str(uuid.uuid4())
-        extension = media_type.extensions[declaration.file_type]
-        key = storage_key(declaration.media_type, user_id, media_id, extension)
+        key = storage_key(
+            declaration.media_type, user_id, media_id, media_type.extensions[declaration.file_type]
+        )
+        if declaration.file_size > MULTIPART_THRESHOLD:
+            return self._create_multipart(user_id, declaration, media_id, key)
         upload = self._storage.presign_put(
             key, declaration.file_type, declaration.file_size, declaration.checksum_sha256 or None
         )
-        now = utcnow()
-        media = Media.create(
-            id=media_id,
-            owner_id=user_id,
-            media_type=declaration.media_type,
-            status=Status.PENDING,
-            file_name=declaration.file_name,
-            file_type=declaration.file_type,
-            file_size=declaration.file_size,
-            checksum_sha256=declaration.checksum_sha256 or None,
-            storage_key=key,
-            expires_at=now + self._ttl,
-            created_at=now,
-            updated_at=now,
-        )
+        media = self._record(user_id, declaration, media_id, key, self._policy.single_ttl_seconds)
         return UploadSession(media=media, upload_url=upload.url, upload_headers=upload.headers)
 
-    def complete(self, user_id: str, media_id: str) -> Media:
-        media = self.get(user_id, media_id)
-        if media.status in (Status.UPLOADED, Status.PROCESSING, Status.READY):
-            return media  # idempotent: the first complete already did the work
-        if media.status != Status.PENDING:
-            raise FailedPrecondition(
-                f"media {media_id} is {media.status}; only a PENDING upload can be completed"
-            )
-        stored = self._storage.head(media.storage_key)
+    def list_parts(self, user_id: str, media_id: str, after: int) -> PartsListing:
+        """For resuming: what storage holds, and URLs for the parts still missing."""
+        media = self._pending_multipart(user_id, media_id, "resumed")
+        stored = self._storage.list_parts(media.storage_key, _upload_id(media))
         if stored is None:
+            raise FailedPrecondition(f"the multipart upload of media {media_id} is no longer open")
+        urls, next_marker = self._sign_missing(media, {p.number for p in stored}, after)
+        return PartsListing(
+            media=media, stored=stored, missing=urls, next_part_number_marker=next_marker
+        )
+
+    def complete(self, user_id: str, media_id: str) -> Media:
+        media = library.owned(user_id, media_id)
+        if media.status in DONE:
+            return media  # idempotent: the first complete already did the work
+        if media.upload_id:
             raise FailedPrecondition(
-                f"nothing has been uploaded for media {media_id} yet: PUT the file to its "
-                "uploadUrl first"
+                f"media {media_id} is a multipart upload: finish it with complete-multipart"
             )
-        if stored.size != media.file_size:
-            self._reject(
-                media, f"size mismatch: declared {media.file_size} bytes, stored {stored.size}"
-            )
-        if stored.content_type != media.file_type:
-            self._reject(
-                media,
-                f"type mismatch: declared {media.file_type}, stored {stored.content_type or 'none'}",
-            )
-        return self._mark_uploaded(media, stored.etag)
+        return self._verify(media)
 
-    def get(self, user_id: str, media_id: str) -> Media:
-        """The caller's media; another user's answers NOT_FOUND like a missing one."""
-        media = Media.get_or_none((Media.id == media_id) & (Media.owner_id == user_id))
-        if media is None or media.status == Status.DELETED:
-            raise NotFound(f"media {media_id} not found")
-        return media
-
-    def list(self, user_id: str, page_size: int, page_token: str) -> MediaPage:
-        query = Media.select().where((Media.owner_id == user_id) & (Media.status != Status.DELETED))
-        rows, next_token = paging.paginate(query, Media.created_at, Media.id, page_size, page_token)
-        return MediaPage(media=rows, next_page_token=next_token)
+    def complete_multipart(
+        self, user_id: str, media_id: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> Media:
+        media = library.owned(user_id, media_id)
+        if not media.upload_id:
+            raise FailedPrecondition(
+                f"media {media_id} is a single upload: finish it with complete"
+            )
+        if upload_id != media.upload_id:
+            raise InvalidArgument(f"uploadId does not match the upload of media {media_id}")
+        if media.status in DONE:
+            return media
+        _require_pending(media, "completed")
+        check_parts_list(parts, _layout(media).total_parts)
+        stored = self._storage.list_parts(media.storage_key, _upload_id(media))
+        if stored is not None:  # None: a racing complete has assembled it already
+            check_against_storage(parts, stored)
+            self._assemble(media, parts)
+        return self._verify(media)
 
     def abort(self, user_id: str, media_id: str) -> Media:
         """End a pending upload and remove whatever reached storage."""
-        media = self.get(user_id, media_id)
+        media = library.owned(user_id, media_id)
         if media.status == Status.ABORTED:
             return media
-        aborted = (
-            Media.update(status=Status.ABORTED, updated_at=utcnow())
-            .where((Media.id == media.id) & (Media.status == Status.PENDING))
-            .execute()
-        )
-        if not aborted:
+        if not _move(media, Status.PENDING, Status.ABORTED):
             raise FailedPrecondition(
                 f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
             )
-        self._storage.delete(media.storage_key)
+        self._remove_upload(media)
         return Media.get_by_id(media.id)
 
-    def delete(self, user_id: str, media_id: str) -> Media:
-        """Delete an unattached media and its original."""
+    def _create_multipart(
+        self, user_id: str, declaration: Declaration, media_id: str, key: str
+    ) -> UploadSession:
+        if declaration.checksum_sha256:
+            raise InvalidArgument(
+                f"checksumSha256 is supported for single uploads only (up to {MULTIPART_THRESHOLD} bytes)"
+            )
+        layout = layout_for(declaration.file_size)
+        upload_id = self._storage.create_multipart(key, declaration.file_type)
+        try:
+            media = self._record(
+                user_id, declaration, media_id, key, self._policy.multipart_ttl_seconds,
+                upload_id=upload_id, part_size=layout.part_size, total_parts=layout.total_parts,
+            )  # fmt: skip
+        except MeshError:
+            self._storage.abort_multipart(key, upload_id)
+            raise
+        urls, _ = self._sign_missing(media, stored=set(), after=0)
+        return UploadSession(media=media, parts=urls)
+
+    def _record(
+        self,
+        user_id: str,
+        declaration: Declaration,
+        media_id: str,
+        key: str,
+        ttl_seconds: int,
+        **multipart: object,
+    ) -> Media:
+        """Insert the PENDING record, within the caller's limit of open sessions."""
+        limit = self._policy.max_pending_per_user
+        now = utcnow()
         with write_transaction(database):
-            query = Media.select().where((Media.id == media_id) & (Media.owner_id == user_id))
-            media = locked(query, database).first()
-            if media is None or media.status == Status.DELETED:
-                raise NotFound(f"media {media_id} not found")
-            if media.post_id:
-                raise Conflict(
-                    f"media {media_id} is attached to post {media.post_id}; delete the post first"
+            serialize_on(database, f"pending-uploads:{user_id}")
+            open_sessions = (
+                Media.select()
+                .where(
+                    (Media.owner_id == user_id)
+                    & (Media.status == Status.PENDING)
+                    & (Media.expires_at > now)
                 )
-            Media.update(status=Status.DELETED, updated_at=utcnow()).where(
-                Media.id == media.id
-            ).execute()
-        self._storage.delete(media.storage_key)
+                .count()
+            )
+            if open_sessions >= limit:
+                raise ResourceExhausted(
+                    f"too many uploads in progress: at most {limit} pending sessions per user; "
+                    "complete or abort one first"
+                )
+            return Media.create(
+                id=media_id,
+                owner_id=user_id,
+                media_type=declaration.media_type,
+                status=Status.PENDING,
+                file_name=declaration.file_name,
+                file_type=declaration.file_type,
+                file_size=declaration.file_size,
+                checksum_sha256=declaration.checksum_sha256 or None,
+                storage_key=key,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+                created_at=now,
+                updated_at=now,
+                **multipart,
+            )
+
+    def _sign_missing(
+        self, media: Media, stored: set[int], after: int
+    ) -> tuple[list[PartUrl], int]:
+        layout, upload_id = _layout(media), _upload_id(media)
+        missing = [n for n in range(after + 1, layout.total_parts + 1) if n not in stored]
+        batch = missing[:URL_BATCH]
+        sign = self._storage.presign_part
+        urls = [
+            PartUrl(n, sign(media.storage_key, upload_id, n, layout.length_of(n))) for n in batch
+        ]
+        return urls, batch[-1] if len(missing) > len(batch) else 0
+
+    def _pending_multipart(self, user_id: str, media_id: str, action: str) -> Media:
+        media = library.owned(user_id, media_id)
+        if not media.upload_id:
+            raise FailedPrecondition(f"media {media_id} is a single upload, not a multipart one")
+        _require_pending(media, action)
+        return media
+
+    def _assemble(self, media: Media, parts: list[tuple[int, str]]) -> None:
+        try:
+            self._storage.complete_multipart(media.storage_key, _upload_id(media), sorted(parts))
+        except MultipartRefused as refused:
+            if refused.code == "NoSuchUpload":
+                return  # a racing complete assembled it first; verification decides
+            if refused.code == "EntityTooSmall":
+                self._reject(
+                    media, "a part other than the last is smaller than storage's minimum part size"
+                )
+            raise InvalidArgument(
+                f"storage refused to assemble the parts: {refused.code}"
+            ) from refused
+
+    def _verify(self, media: Media) -> Media:
+        _require_pending(media, "completed")
+        stored = self._storage.head(media.storage_key)
+        if stored is None:
+            raise FailedPrecondition(
+                f"nothing has been uploaded for media {media.id} yet: PUT the file to its uploadUrl first"
+            )
+        reason = verification.problem_with(self._storage, media, stored)
+        if reason:
+            self._reject(media, reason)
+        # Conditional on PENDING: of two racing completes exactly one wins and enqueues.
+        if _move(
+            media,
+            Status.PENDING,
+            Status.UPLOADED,
+            etag=stored.etag,
+            cdn_url=self._storage.public_url(media.storage_key),
+        ):
+            self._queue_processing(media.id)
         return Media.get_by_id(media.id)
 
-    def _reject(self, media: Media, reason: str) -> None:
+    def _reject(self, media: Media, reason: str) -> NoReturn:
         """The stored object is not what was declared: end the upload and remove it."""
-        Media.update(status=Status.REJECTED, failure_reason=reason, updated_at=utcnow()).where(
-            (Media.id == media.id) & (Media.status == Status.PENDING)
-        ).execute()
-        self._storage.delete(media.storage_key)
+        _move(media, Status.PENDING, Status.REJECTED, failure_reason=reason)
+        self._remove_upload(media)
         log.info("rejected upload", extra={"fields": {"media_id": media.id, "reason": reason}})
         raise InvalidArgument(f"upload rejected: {reason}")
 
-    def _mark_uploaded(self, media: Media, etag: str) -> Media:
-        # Conditional on PENDING: of two racing completes exactly one wins and enqueues.
-        won = (
-            Media.update(
-                status=Status.UPLOADED,
-                etag=etag,
-                cdn_url=self._storage.public_url(media.storage_key),
-                updated_at=utcnow(),
-            )
-            .where((Media.id == media.id) & (Media.status == Status.PENDING))
-            .execute()
-        )
-        if won:
-            self._queue_processing(media.id)
-        return Media.get_by_id(media.id)
+    def _remove_upload(self, media: Media) -> None:
+        if media.upload_id:
+            self._storage.abort_multipart(media.storage_key, media.upload_id)
+        self._storage.delete(media.storage_key)
 
     def _queue_processing(self, media_id: str) -> None:
         try:
             self._enqueue(media_id)
         except Exception:
-            # The media is recorded UPLOADED first; the sweeper re-queues what has
-            # no enqueued_at, so a broker outage delays processing but loses nothing.
+            # The media is recorded UPLOADED first and enqueued_at stays empty, so a
+            # sweep can queue it later: a broker outage delays processing, loses nothing.
             log.exception("could not queue processing", extra={"fields": {"media_id": media_id}})
             return
         Media.update(enqueued_at=utcnow()).where(Media.id == media_id).execute()
+        log.info("queued processing", extra={"fields": {"media_id": media_id}})
+
+
+def _upload_id(media: Media) -> str:
+    assert media.upload_id, "only for multipart media"
+    return str(media.upload_id)
+
+
+def _layout(media: Media) -> Layout:
+    assert media.part_size and media.total_parts, "only for multipart media"
+    return Layout(int(media.part_size), int(media.total_parts), int(media.file_size))
+
+
+def _require_pending(media: Media, action: str) -> None:
+    if media.status != Status.PENDING:
+        raise FailedPrecondition(
+            f"media {media.id} is {media.status}; only a PENDING upload can be {action}"
+        )
+
+
+def _move(media: Media, from_status: str, to_status: str, **fields: object) -> bool:
+    """Change status only if it still is `from_status`; True if this call did it."""
+    updated = (
+        Media.update(status=to_status, updated_at=utcnow(), **fields)
+        .where((Media.id == media.id) & (Media.status == from_status))
+        .execute()
+    )
+    return updated == 1
 
 
 def storage_key(media_type: str, user_id: str, media_id: str, extension: str) -> str:

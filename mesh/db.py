@@ -7,6 +7,7 @@ scoped to one call or one job (`connection_context()`), which is what grpc's
 thread pool and dramatiq's worker threads need.
 """
 
+import zlib
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -87,3 +88,10 @@ def write_transaction(db: AnyDatabase):  # type: ignore[no-untyped-def]
 def locked(query, db: AnyDatabase):  # type: ignore[no-untyped-def]
     """`SELECT ... FOR UPDATE` where the database has it (inside write_transaction)."""
     return query.for_update() if is_postgres(db) else query
+
+
+def serialize_on(db: AnyDatabase, key: str) -> None:
+    """Inside write_transaction: one transaction at a time per `key` (PostgreSQL
+    advisory lock; SQLite's immediate transaction already serialises everything)."""
+    if is_postgres(db):
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(key.encode()),))

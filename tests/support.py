@@ -1,6 +1,7 @@
 """Helpers the tests share: free ports, a throwaway PostgreSQL database, the
 gateway's REST API as a client sees it, and waiting on a condition."""
 
+import os
 import socket
 import time
 import uuid
@@ -85,6 +86,16 @@ class Api:
         assert completed.status_code == 200, completed.text
         return completed.json()
 
+    def complete_multipart(
+        self, media_id: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> httpx.Response:
+        body = {"uploadId": upload_id, "parts": [{"partNumber": n, "etag": e} for n, e in parts]}
+        return self.http.post(f"/api/v1/media/{media_id}/complete-multipart", json=body)
+
+    def parts(self, media_id: str, marker: int = 0) -> httpx.Response:
+        params = {"partNumberMarker": marker} if marker else {}
+        return self.http.get(f"/api/v1/media/{media_id}/parts", params=params)
+
     def create_post(self, content: str, media_ids: list[str]) -> httpx.Response:
         return self.http.post("/feed/submit", json={"content": content, "mediaIds": media_ids})
 
@@ -109,3 +120,16 @@ def fake_jpeg(size: int = 2048) -> bytes:
     """Bytes that begin like a JPEG; unique per call."""
     body = uuid.uuid4().bytes * (size // 16 + 1)
     return (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body)[:size]
+
+
+def fake_mp4(size: int) -> bytes:
+    """Bytes that begin like an MP4 (an ftyp box), random after that."""
+    header = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    return header + os.urandom(size - len(header))
+
+
+def put_part(url: str, data: bytes) -> str:
+    """PUT one part straight to storage; its ETag."""
+    reply = httpx.put(url, content=data, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.headers["etag"]

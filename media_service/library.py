@@ -1,0 +1,41 @@
+"""The caller's media: read one, list them, delete one."""
+
+from media_service.models import Media, Status, database, utcnow
+from media_service.storage import Storage
+from mesh import paging
+from mesh.db import locked, write_transaction
+from mesh.errors import Conflict, NotFound
+
+
+def owned(user_id: str, media_id: str) -> Media:
+    """The caller's media; another user's answers NOT_FOUND like a missing one."""
+    media = Media.get_or_none((Media.id == media_id) & (Media.owner_id == user_id))
+    if media is None or media.status == Status.DELETED:
+        raise NotFound(f"media {media_id} not found")
+    return media
+
+
+def list_media(user_id: str, page_size: int, page_token: str) -> tuple[list[Media], str]:
+    """One page of the caller's media, newest first, and the next page's token."""
+    query = Media.select().where((Media.owner_id == user_id) & (Media.status != Status.DELETED))
+    return paging.paginate(query, Media.created_at, Media.id, page_size, page_token)
+
+
+def delete(storage: Storage, user_id: str, media_id: str) -> Media:
+    """Delete an unattached media and its original; attached media refuse (409)."""
+    with write_transaction(database):
+        query = Media.select().where((Media.id == media_id) & (Media.owner_id == user_id))
+        media = locked(query, database).first()
+        if media is None or media.status == Status.DELETED:
+            raise NotFound(f"media {media_id} not found")
+        if media.post_id:
+            raise Conflict(
+                f"media {media_id} is attached to post {media.post_id}; delete the post first"
+            )
+        Media.update(status=Status.DELETED, updated_at=utcnow()).where(
+            Media.id == media.id
+        ).execute()
+    if media.upload_id and media.status == Status.PENDING:
+        storage.abort_multipart(media.storage_key, media.upload_id)
+    storage.delete(media.storage_key)
+    return Media.get_by_id(media.id)

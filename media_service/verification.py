@@ -1,0 +1,40 @@
+"""Checks of a stored object against what the client declared, at complete.
+
+Storage may or may not have enforced the presigned bindings (moto enforces
+none of them), so every one is checked here: size, Content-Type, the leading
+bytes (a ranged read, pinned to the ETag), and the SHA-256 when one was
+declared (single uploads only, at most 5 MiB, streamed).
+"""
+
+from botocore.exceptions import ClientError
+
+from media_service import signatures
+from media_service.models import Media
+from media_service.storage import Storage, StoredObject
+
+
+def problem_with(storage: Storage, media: Media, stored: StoredObject) -> str | None:
+    """Why the stored object is not what `media` declared, or None if it is."""
+    if stored.size != media.file_size:
+        return f"size mismatch: declared {media.file_size} bytes, stored {stored.size}"
+    if stored.content_type != media.file_type:
+        return f"type mismatch: declared {media.file_type}, stored {stored.content_type or 'none'}"
+    try:
+        head = storage.read_head(
+            media.storage_key, stored.etag, min(signatures.HEAD_BYTES, stored.size)
+        )
+        reason = signatures.mismatch(media.file_type, head)
+        if reason is None and media.checksum_sha256:
+            reason = _checksum_problem(storage, media, stored)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            return "the object changed while it was being verified"
+        raise
+    return reason
+
+
+def _checksum_problem(storage: Storage, media: Media, stored: StoredObject) -> str | None:
+    actual = storage.sha256_base64(media.storage_key, stored.etag)
+    if actual != media.checksum_sha256:
+        return f"checksum mismatch: declared {media.checksum_sha256}, stored bytes hash to {actual}"
+    return None

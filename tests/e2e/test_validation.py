@@ -1,0 +1,76 @@
+"""Bad declarations are refused up front with a precise message, recording nothing."""
+
+import pytest
+
+from tests.support import Api
+
+MIB = 1024 * 1024
+GOOD = {"fileName": "a.jpg", "fileType": "image/jpeg", "fileSize": 1000, "mediaType": "post-image"}
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            {**GOOD, "mediaType": "banner"},
+            "unknown mediaType 'banner' (known: post-image, post-video, avatar)",
+        ),
+        ({k: v for k, v in GOOD.items() if k != "mediaType"}, "mediaType is required"),
+        ({k: v for k, v in GOOD.items() if k != "fileName"}, "fileName is required"),
+        ({k: v for k, v in GOOD.items() if k != "fileType"}, "fileType is required"),
+        ({k: v for k, v in GOOD.items() if k != "fileSize"}, "fileSize must be positive, got 0"),
+        (
+            {**GOOD, "fileType": "text/html"},
+            "fileType 'text/html' is not allowed for post-image (allowed: image/jpeg, image/png, image/webp, image/gif, image/heic)",
+        ),
+        ({**GOOD, "fileSize": -1}, "fileSize must be positive, got -1"),
+        (
+            {**GOOD, "fileSize": 20 * MIB + 1},
+            f"fileSize {20 * MIB + 1} exceeds the post-image limit of {20 * MIB} bytes",
+        ),
+        (
+            {
+                **GOOD,
+                "mediaType": "post-video",
+                "fileType": "video/mp4",
+                "fileSize": 2 * 1024 * MIB + 1,
+            },
+            f"fileSize {2 * 1024 * MIB + 1} exceeds the post-video limit of {2 * 1024 * MIB} bytes",
+        ),
+        ({**GOOD, "fileName": "x" * 256}, "fileName is longer than 255 bytes"),
+        ({**GOOD, "fileName": "a\u0007b.jpg"}, "fileName contains control characters"),
+        (
+            {**GOOD, "checksumSha256": "nope"},
+            "checksumSha256 must be the base64 of a 32-byte SHA-256 digest",
+        ),
+    ],
+)
+def test_a_bad_declaration_is_400_and_records_nothing(api: Api, body, message):
+    reply = api.http.post("/api/v1/media/upload-session", json=body)
+
+    assert reply.status_code == 400
+    assert reply.json()["message"] == message
+    assert api.http.get("/api/v1/media").json().get("media", []) == []
+
+
+def test_the_storage_key_extension_comes_from_the_type_not_the_name(api: Api):
+    reply = api.http.post(
+        "/api/v1/media/upload-session",
+        json={**GOOD, "fileName": "evil.html", "fileType": "image/png"},
+    )
+
+    assert reply.status_code == 200
+    assert reply.json()["uploadUrl"].split("?")[0].endswith(".png")
+
+
+def test_at_most_20_pending_sessions_per_user(api: Api):
+    for _ in range(20):
+        assert api.http.post("/api/v1/media/upload-session", json=GOOD).status_code == 200
+
+    reply = api.http.post("/api/v1/media/upload-session", json=GOOD)
+
+    assert reply.status_code == 429
+    assert reply.json()["message"] == (
+        "too many uploads in progress: at most 20 pending sessions per user; complete or abort one first"
+    )
+    assert len(api.http.get("/api/v1/media", params={"pageSize": 100}).json()["media"]) == 20
