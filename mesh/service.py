@@ -1,0 +1,65 @@
+"""What every service's `__main__` does: load config, migrate, serve.
+
+    python -m <service>  →  run_service(...)  →  serve(build(config)) on every core
+
+A service supplies its config loader, its database proxy, its migrations and
+a `build(config)` that creates one serving process's server.
+"""
+
+import sys
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from peewee import DatabaseProxy, InterfaceError, OperationalError
+
+from mesh import middleware
+from mesh.auth import TokenVerifier
+from mesh.config import AuthConfig, ConfigError, ServerConfig
+from mesh.db import AnyDatabase, close_all, open_database
+from mesh.logs import configure_logging
+from mesh.migrations import migrate
+from mesh.server import Running, serve
+
+
+class ServiceConfig(Protocol):
+    @property
+    def server(self) -> ServerConfig: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def log_level(self) -> str: ...
+
+
+C = TypeVar("C", bound=ServiceConfig)
+
+
+def standard_middleware(auth: AuthConfig, database: AnyDatabase) -> list[middleware.Middleware]:
+    """The order every service uses: log, map errors, authenticate, then a connection."""
+    return [
+        middleware.log_requests,
+        middleware.map_errors,
+        middleware.authenticate(TokenVerifier(auth)),
+        middleware.connection_per_call(database, unavailable=(OperationalError, InterfaceError)),
+    ]
+
+
+def run_service(
+    name: str,
+    load_config: Callable[[], C],
+    database: DatabaseProxy,
+    migrations: tuple[str, str],
+    build: Callable[[C], Running],
+) -> None:
+    """Exit with one line on a bad setting; else migrate, then serve until SIGTERM."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        sys.exit(f"{name}: {error}")
+    configure_logging(name, config.log_level)
+    database.initialize(open_database(config.database_url, max_connections=1))
+    package, table = migrations
+    migrate(database, package, table)
+    close_all(database)  # no connection may cross the fork into the servers
+    serve(lambda: build(config), config.server)
