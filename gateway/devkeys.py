@@ -6,6 +6,7 @@ JWKS_URL, JWT_ISSUER and JWT_AUDIENCE at the real one.
 
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -20,10 +21,14 @@ KEY_ID = "dev-1"
 
 
 def ensure_dev_keys(settings: Settings) -> None:
-    """Create the key pair and its JWKS if they do not exist yet."""
+    """Create the key pair, its JWKS and the service token if they do not exist yet."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.service_token_path.exists():
+        _write_atomically(
+            settings.service_token_path, secrets.token_urlsafe(32).encode(), mode=0o600
+        )
     if settings.private_key_path.exists() and settings.jwks_path.exists():
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,

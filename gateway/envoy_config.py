@@ -6,10 +6,28 @@ from urllib.parse import urlparse
 import jinja2
 
 from gateway.settings import ROOT, Settings
+from genproto.media.v1 import media_pb2
+from genproto.post.v1 import post_pb2
+from mesh.api import internal_methods
+from mesh.auth import ON_BEHALF_OF_HEADER, SERVICE_TOKEN_HEADER
 
 TEMPLATE = ROOT / "envoy" / "envoy.yaml.j2"
 DESCRIPTOR_SET = ROOT / "genproto" / "descriptor_set.pb"
-INTERNAL_METHODS = ["AttachMedia", "DetachMedia", "ListPostMedia"]
+SERVICES = [
+    media_pb2.DESCRIPTOR.services_by_name["MediaService"],
+    post_pb2.DESCRIPTOR.services_by_name["PostService"],
+]
+# Methods without a REST mapping are internal: the gateway never routes them.
+INTERNAL_METHODS = internal_methods(*SERVICES)
+INTERNAL_HEADERS = [SERVICE_TOKEN_HEADER, ON_BEHALF_OF_HEADER]
+READ_METHODS = [
+    ("media.v1.MediaService", "GetMedia", "media_service"),
+    ("media.v1.MediaService", "ListMedia", "media_service"),
+    ("media.v1.MediaService", "ListUploadParts", "media_service"),
+    ("post.v1.PostService", "GetPost", "post_service"),
+    ("post.v1.PostService", "ListFeed", "post_service"),
+]
+MAX_REST_BODY_BYTES = 1024 * 1024
 # HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body.
 LOCAL_REPLY_CODES = [
     (400, 3),
@@ -36,7 +54,11 @@ def render(settings: Settings) -> str:
         upstreams=[
             ("media_service", settings.media_port, "media.v1.MediaService"),
             ("post_service", settings.post_port, "post.v1.PostService"),
+            ("reflection", settings.reflection_port, ""),
         ],
+        read_methods=READ_METHODS,
+        internal_headers=INTERNAL_HEADERS,
+        max_rest_body_bytes=MAX_REST_BODY_BYTES,
         cors_origins=settings.cors_origins,
         internal_methods=INTERNAL_METHODS,
         local_reply_codes=LOCAL_REPLY_CODES,

@@ -44,6 +44,7 @@ class LocalMesh:
             self.start_service("post_service")
             if self.settings.broker_url:
                 self.start_worker()
+            self.start_reflection()
             self.start_envoy()
         except BaseException:
             self.stop()
@@ -82,6 +83,13 @@ class LocalMesh:
         address = f"{self.settings.host}:{port}"
         processes.wait_until(lambda: _grpc_serving(address), name, START_TIMEOUT_SECONDS, child)
 
+    def start_reflection(self) -> None:
+        child = self._start("reflection", [sys.executable, "-m", "gateway.reflection"])
+        address = f"{self.settings.host}:{self.settings.reflection_port}"
+        processes.wait_until(
+            lambda: _grpc_serving(address), "gateway.reflection", START_TIMEOUT_SECONDS, child
+        )
+
     def start_worker(self) -> None:
         self._start("worker", [sys.executable, "-m", "media_service.worker"])
 
@@ -100,7 +108,8 @@ class LocalMesh:
     def _gateway_ready(self) -> bool:
         admin = f"http://{self.settings.host}:{self.settings.admin_port}"
         clusters = _http_text(f"{admin}/clusters")
-        healthy = [f"{name}::{self.settings.host}:" for name in ("media_service", "post_service")]
+        upstreams = ("media_service", "post_service", "reflection")
+        healthy = [f"{name}::{self.settings.host}:" for name in upstreams]
         return _http_text(f"{admin}/ready").strip() == "LIVE" and all(
             any(
                 line.startswith(h) and line.endswith("health_flags::healthy")
@@ -123,10 +132,12 @@ class LocalMesh:
             PYTHONUNBUFFERED="1",
             DATA_DIR=str(s.data_dir),
             JWKS_PATH=str(s.jwks_path),
+            SERVICE_TOKEN_PATH=str(s.service_token_path),
             JWT_ISSUER=s.jwt_issuer,
             JWT_AUDIENCE=s.jwt_audience,
             MEDIA_SERVICE_PORT=str(s.media_port),
             POST_SERVICE_PORT=str(s.post_port),
+            REFLECTION_PORT=str(s.reflection_port),
             S3_ENDPOINT_URL=s.storage_url,
             S3_BUCKET=s.s3_bucket,
         )

@@ -23,6 +23,7 @@ class Settings:
     admin_port: int
     media_port: int
     post_port: int
+    reflection_port: int
     s3_port: int
     demo_port: int
     data_dir: Path
@@ -52,6 +53,7 @@ class Settings:
             admin_port=env.port("ENVOY_ADMIN_PORT", 9901),
             media_port=env.port("MEDIA_SERVICE_PORT", 50051),
             post_port=env.port("POST_SERVICE_PORT", 50052),
+            reflection_port=env.port("REFLECTION_PORT", 50053),
             s3_port=env.port("S3_PORT", 9000),
             demo_port=demo_port,
             data_dir=Path(env.text("DATA_DIR", str(ROOT / ".data"))).resolve(),
@@ -76,6 +78,10 @@ class Settings:
     @property
     def jwks_path(self) -> Path:
         return self.data_dir / "dev-jwks.json"
+
+    @property
+    def service_token_path(self) -> Path:
+        return self.data_dir / "dev-service-token"
 
     @property
     def private_key_path(self) -> Path:

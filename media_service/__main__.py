@@ -9,11 +9,14 @@ from media_service.processing import Jobs, make_broker
 from media_service.servicer import MediaServicer
 from media_service.storage import Storage
 from media_service.uploads import Uploads
+from mesh.api import internal_methods
 from mesh.db import open_database
 from mesh.server import Running, Service, create_server
 from mesh.service import run_service, standard_middleware
 
-SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
+SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"]
+SERVICE_NAME = SERVICE.full_name
+INTERNAL_METHODS = internal_methods(SERVICE)
 MIGRATIONS = ("media_service.migrations", "media_schema_migrations")
 EMBEDDED_WORKER_THREADS = 2
 
@@ -29,7 +32,7 @@ def build(config: MediaConfig) -> Running:
     servicer = MediaServicer(Uploads(storage, jobs.enqueue_processing, config.uploads), storage)
     return create_server(
         [Service(SERVICE_NAME, servicer, media_pb2_grpc.add_MediaServiceServicer_to_server)],
-        standard_middleware(config.auth, database),
+        standard_middleware(config.auth, database, internal=INTERNAL_METHODS),
         config.server.address,
         threads=config.server.threads,
         reuse_port=config.server.processes > 1,

@@ -4,6 +4,7 @@ The caller of the current RPC is kept in a context variable by the auth
 middleware; servicers read it with `current_caller()`.
 """
 
+import hmac
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -11,11 +12,14 @@ from typing import Any
 
 import jwt
 
-from mesh.config import AuthConfig
+from mesh.config import AuthConfig, ConfigError
 from mesh.errors import Unauthenticated
 
 ALGORITHMS = ["RS256", "ES256"]
 CLOCK_SKEW_SECONDS = 60
+# Set only by services calling each other; the gateway strips them from callers.
+SERVICE_TOKEN_HEADER = "x-mesh-service-token"
+ON_BEHALF_OF_HEADER = "x-mesh-on-behalf-of"
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,26 @@ def _bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("authorization must be 'Bearer <token>'")
     return token.strip()
+
+
+class ServiceCredential:
+    """The shared secret by which one service of the mesh vouches for a call."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        try:
+            self._token = config.service_token_path.read_text().strip()
+        except OSError as error:
+            raise ConfigError(
+                f"SERVICE_TOKEN_PATH: cannot read {config.service_token_path} ({error.strerror})"
+            ) from None
+        if len(self._token) < 32:
+            raise ConfigError(
+                f"SERVICE_TOKEN_PATH: {config.service_token_path} holds under 32 characters"
+            )
+
+    def metadata(self) -> tuple[str, str]:
+        return (SERVICE_TOKEN_HEADER, self._token)
+
+    def presented_in(self, metadata: dict[str, str]) -> bool:
+        presented = metadata.get(SERVICE_TOKEN_HEADER, "")
+        return hmac.compare_digest(presented.encode(), self._token.encode())

@@ -25,9 +25,10 @@ def insecure_channel(address: str) -> grpc.Channel:
     )
 
 
-def call_metadata(token: str) -> list[tuple[str, str]]:
-    """The caller's token (the other service checks it itself) and the request id."""
-    metadata = [("authorization", f"Bearer {token}")]
+def call_metadata(token: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """The caller's token (the other service checks it itself), the request id,
+    and any `extra` pairs (such as the service credential)."""
+    metadata = [("authorization", f"Bearer {token}"), *extra]
     if logs.request_id.get():
         metadata.append(("x-request-id", logs.request_id.get()))
     return metadata

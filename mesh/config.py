@@ -99,6 +99,7 @@ class AuthConfig:
     jwks_path: Path
     issuer: str
     audience: str
+    service_token_path: Path  # the secret by which services vouch for internal calls
 
     @classmethod
     def from_env(cls, env: Env) -> "AuthConfig":
@@ -111,6 +112,9 @@ class AuthConfig:
             jwks_path=Path(env.text("JWKS_PATH", str(data_dir / "dev-jwks.json"))),
             issuer=env.text("JWT_ISSUER", DEFAULT_ISSUER),
             audience=env.text("JWT_AUDIENCE", DEFAULT_AUDIENCE),
+            service_token_path=Path(
+                env.text("SERVICE_TOKEN_PATH", str(data_dir / "dev-service-token"))
+            ),
         )
 
 

@@ -17,7 +17,7 @@ import grpc
 
 from mesh import auth, logs
 from mesh.db import AnyDatabase
-from mesh.errors import MeshError, Unavailable
+from mesh.errors import MeshError, PermissionDenied, Unauthenticated, Unavailable
 
 log = logging.getLogger("mesh.rpc")
 
@@ -105,17 +105,40 @@ def map_errors(call: Call, proceed: Proceed) -> Any:
         call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-def authenticate(verifier: auth.TokenVerifier) -> Middleware:
-    """Every call carries a valid JWT; its `sub` becomes the caller."""
+def authenticate(
+    verifier: auth.TokenVerifier, credential: auth.ServiceCredential, internal: Sequence[str] = ()
+) -> Middleware:
+    """Every call carries a valid JWT; its `sub` becomes the caller. Internal
+    methods also need the service credential, and then the caller may instead
+    be named by the calling service (for work it does on a user's behalf)."""
+    internal_methods = frozenset(internal)
 
     def around(call: Call, proceed: Proceed) -> Any:
-        token = auth.set_caller(verifier.verify(call.metadata.get("authorization")))
+        if call.method in internal_methods:
+            caller = _internal_caller(call, verifier, credential)
+        else:
+            caller = verifier.verify(call.metadata.get("authorization"))
+        token = auth.set_caller(caller)
         try:
             return proceed()
         finally:
             auth.reset_caller(token)
 
     return around
+
+
+def _internal_caller(
+    call: Call, verifier: auth.TokenVerifier, credential: auth.ServiceCredential
+) -> auth.Caller:
+    name = call.method.rsplit("/", 1)[-1]
+    if not credential.presented_in(call.metadata):
+        raise PermissionDenied(f"{name} is internal to the mesh: only its services may call it")
+    if call.metadata.get("authorization"):
+        return verifier.verify(call.metadata["authorization"])
+    on_behalf_of = call.metadata.get(auth.ON_BEHALF_OF_HEADER, "")
+    if not on_behalf_of:
+        raise Unauthenticated(f"{name} needs the user's token or {auth.ON_BEHALF_OF_HEADER}")
+    return auth.Caller(user_id=on_behalf_of, token="")
 
 
 def connection_per_call(db: AnyDatabase, unavailable: tuple[type[Exception], ...]) -> Middleware:

@@ -7,13 +7,13 @@ a `build(config)` that creates one serving process's server.
 """
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from peewee import DatabaseProxy, InterfaceError, OperationalError
 
 from mesh import middleware
-from mesh.auth import TokenVerifier
+from mesh.auth import ServiceCredential, TokenVerifier
 from mesh.config import AuthConfig, ConfigError, ServerConfig
 from mesh.db import AnyDatabase, close_all, open_database
 from mesh.logs import configure_logging
@@ -35,12 +35,15 @@ class ServiceConfig(Protocol):
 C = TypeVar("C", bound=ServiceConfig)
 
 
-def standard_middleware(auth: AuthConfig, database: AnyDatabase) -> list[middleware.Middleware]:
-    """The order every service uses: log, map errors, authenticate, then a connection."""
+def standard_middleware(
+    auth: AuthConfig, database: AnyDatabase, internal: Sequence[str] = ()
+) -> list[middleware.Middleware]:
+    """The order every service uses: log, map errors, authenticate, then a connection.
+    `internal` lists the methods only other services of the mesh may call."""
     return [
         middleware.log_requests,
         middleware.map_errors,
-        middleware.authenticate(TokenVerifier(auth)),
+        middleware.authenticate(TokenVerifier(auth), ServiceCredential(auth), internal),
         middleware.connection_per_call(database, unavailable=(OperationalError, InterfaceError)),
     ]
 

@@ -1,6 +1,7 @@
 """python -m post_service: migrate, then serve PostService on every core."""
 
 from genproto.post.v1 import post_pb2, post_pb2_grpc
+from mesh.auth import ServiceCredential
 from mesh.db import open_database
 from mesh.server import Running, Service, create_server
 from mesh.service import run_service, standard_middleware
@@ -17,7 +18,11 @@ MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
 def build(config: PostConfig) -> Running:
     """Everything one serving process needs; called in each process after fork."""
     database.initialize(open_database(config.database_url, config.server.threads + 4))
-    media = MediaApi(config.media_service_address, config.media_call_timeout_seconds)
+    media = MediaApi(
+        config.media_service_address,
+        config.media_call_timeout_seconds,
+        ServiceCredential(config.auth),
+    )
     return create_server(
         [
             Service(

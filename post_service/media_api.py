@@ -1,6 +1,7 @@
 """post_service's side of media_service: the gRPC calls the saga makes."""
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
+from mesh.auth import ServiceCredential
 from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
 from post_service.posts import AttachedMedia
 
@@ -8,28 +9,37 @@ from post_service.posts import AttachedMedia
 class MediaApi:
     """AttachMedia / DetachMedia / ListPostMedia, on behalf of the calling user."""
 
-    def __init__(self, address: str, timeout_seconds: float) -> None:
+    def __init__(self, address: str, timeout_seconds: float, credential: ServiceCredential) -> None:
         self._stub = media_pb2_grpc.MediaServiceStub(insecure_channel(address))
         self._timeout = timeout_seconds
+        self._credential = credential
 
     def attach(self, token: str, post_id: str, media_ids: list[str]) -> list[AttachedMedia]:
         request = media_pb2.AttachMediaRequest(post_id=post_id, media_ids=media_ids)
         with errors_as_mesh_errors("media_service"):
             reply = self._stub.AttachMedia(
-                request, metadata=call_metadata(token), timeout=self._timeout
+                request,
+                metadata=call_metadata(token, self._credential.metadata()),
+                timeout=self._timeout,
             )
         return [_attached(m) for m in reply.media]
 
     def detach(self, token: str, post_id: str) -> None:
         request = media_pb2.DetachMediaRequest(post_id=post_id)
         with errors_as_mesh_errors("media_service"):
-            self._stub.DetachMedia(request, metadata=call_metadata(token), timeout=self._timeout)
+            self._stub.DetachMedia(
+                request,
+                metadata=call_metadata(token, self._credential.metadata()),
+                timeout=self._timeout,
+            )
 
     def media_of_posts(self, token: str, post_ids: list[str]) -> list[AttachedMedia]:
         request = media_pb2.ListPostMediaRequest(post_ids=post_ids)
         with errors_as_mesh_errors("media_service"):
             reply = self._stub.ListPostMedia(
-                request, metadata=call_metadata(token), timeout=self._timeout
+                request,
+                metadata=call_metadata(token, self._credential.metadata()),
+                timeout=self._timeout,
             )
         return [_attached(m) for m in reply.media]
 
