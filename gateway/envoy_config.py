@@ -27,6 +27,7 @@ READ_METHODS = [
     ("post.v1.PostService", "GetPost", "post_service"),
     ("post.v1.PostService", "ListFeed", "post_service"),
 ]
+# The largest real REST body is a complete-multipart of 10,000 parts (~0.6 MB).
 MAX_REST_BODY_BYTES = 1024 * 1024
 # HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body.
 LOCAL_REPLY_CODES = [

@@ -121,3 +121,32 @@ def test_a_re_signed_payload_is_refused(settings, verifier):
 def test_a_missing_or_malformed_authorization_is_refused(verifier, authorization):
     with pytest.raises(Unauthenticated):
         verifier.verify(authorization)
+
+
+def test_keys_can_come_from_an_identity_providers_jwks_url(settings: Settings):
+    import http.server
+    import threading
+
+    jwks = settings.jwks_path.read_bytes()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        verifier = TokenVerifier(
+            AuthConfig.from_env(Env({"JWKS_URL": url, "DATA_DIR": "/nonexistent"}))
+        )
+
+        assert verifier.verify(f"Bearer {devkeys.mint_token(settings, 'carol')}").user_id == "carol"
+    finally:
+        server.shutdown()
