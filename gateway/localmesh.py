@@ -101,6 +101,8 @@ class LocalMesh:
             "--disable-hot-restart",
             "--concurrency", "2",
             "--log-level", "warning",
+            # Access log lines appear within half a second, not the default ten.
+            "--file-flush-interval-msec", "500",
         ]  # fmt: skip
         child = self._start("envoy", argv)
         processes.wait_until(self._gateway_ready, "the Envoy gateway", START_TIMEOUT_SECONDS, child)

@@ -67,3 +67,25 @@ def test_requests_outside_the_api_get_a_json_error(api: Api, method, path, body,
     assert error["code"] in (3, 5)
     if message:
         assert error["message"] == message
+
+
+def test_one_request_id_ties_the_gateway_log_to_the_service_log(api: Api, mesh):
+    import json
+    import uuid
+
+    from tests.support import wait_for
+
+    request_id = f"test-{uuid.uuid4()}"
+
+    assert api.http.get("/api/v1/media", headers={"x-request-id": request_id}).status_code == 200
+
+    def logged(name: str) -> list[dict]:
+        lines = mesh.log_path(name).read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if request_id in line and line.startswith("{")]
+
+    gateway_line = wait_for(lambda: logged("envoy"), "Envoy's access log line")[0]
+    service_line = wait_for(lambda: logged("media_service"), "media_service's log line")[0]
+    assert gateway_line["path"] == "/api/v1/media"
+    assert gateway_line["status"] == 200
+    assert service_line["method"] == "/media.v1.MediaService/ListMedia"
+    assert service_line["request_id"] == request_id
