@@ -123,11 +123,12 @@ class LocalMesh:
     def _start(self, name: str, argv: list[str]) -> processes.Child:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-        child = processes.start(name, argv, self._service_env(), ROOT, self._log_dir)
+        child = processes.start(name, argv, self.service_env(), ROOT, self._log_dir)
         self._children[name] = child
         return child
 
-    def _service_env(self) -> dict[str, str]:
+    def service_env(self) -> dict[str, str]:
+        """The environment every process of the mesh starts with."""
         s = self.settings
         env = dict(self._environ)
         env.update(

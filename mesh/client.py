@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import grpc
 
 from mesh import logs
+from mesh.auth import ON_BEHALF_OF_HEADER, Caller, ServiceCredential
 from mesh.errors import Unavailable, error_for_status
 
 # Statuses that say the other service (or the way to it) is down, not that the
@@ -25,10 +26,19 @@ def insecure_channel(address: str) -> grpc.Channel:
     )
 
 
-def call_metadata(token: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
-    """The caller's token (the other service checks it itself), the request id,
-    and any `extra` pairs (such as the service credential)."""
-    metadata = [("authorization", f"Bearer {token}"), *extra]
+def call_metadata(
+    caller: Caller, credential: ServiceCredential | None = None
+) -> list[tuple[str, str]]:
+    """Who the call is for and the request id. The caller's own token when there
+    is one (the other service checks it itself); else, for work a service does
+    on a user's behalf, the user's id, which counts only with the credential."""
+    metadata = (
+        [("authorization", f"Bearer {caller.token}")]
+        if caller.token
+        else [(ON_BEHALF_OF_HEADER, caller.user_id)]
+    )
+    if credential is not None:
+        metadata.append(credential.metadata())
     if logs.request_id.get():
         metadata.append(("x-request-id", logs.request_id.get()))
     return metadata

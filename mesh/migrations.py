@@ -35,7 +35,7 @@ def migrate(db: AnyDatabase, package: str, table: str) -> list[str]:
         for name in _migration_names(package):
             if name in done:
                 continue
-            importlib.import_module(f"{package}.{name}").up(db)
+            importlib.import_module(f"{package}.{name}").up(getattr(db, "obj", db))
             history.create(name=name, applied_at=datetime.now(UTC))
             applied.append(name)
             log.info("applied migration %s", name)

@@ -71,11 +71,20 @@ def create_server(
     return Running(server=server, port=port, health=health_servicer)
 
 
-def serve(build: Callable[[], Running], config: ServerConfig) -> None:
-    """Run `build()`'s server in `config.processes` processes until SIGTERM/SIGINT."""
+Background = Callable[[threading.Event], None]
+
+
+def serve(
+    build: Callable[[], Running], config: ServerConfig, background: Background | None = None
+) -> None:
+    """Run `build()`'s server in `config.processes` processes until SIGTERM/SIGINT.
+
+    `background(stop)`, if given, runs once per service (not once per server
+    process): in the supervising process, in a thread, until `stop` is set.
+    """
     _check_port_free(config.host, config.port)
     if config.processes == 1:
-        _serve_one(build, config.grace_seconds)
+        _serve_one(build, config.grace_seconds, background)
         return
     # Fork before any grpc object exists in this process (grpc is not fork-safe).
     context = multiprocessing.get_context("fork")
@@ -85,30 +94,51 @@ def serve(build: Callable[[], Running], config: ServerConfig) -> None:
     ]
     for child in children:
         child.start()
+    stop = threading.Event()
 
     def forward(signum: int, _frame: object) -> None:
+        stop.set()
         for child in children:
             if child.pid and child.is_alive():
                 os.kill(child.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    worker = _start_background(background, stop)
     for child in children:
         child.join()
+    stop.set()
+    if worker is not None:
+        worker.join(timeout=config.grace_seconds)
 
 
-def _serve_one(build: Callable[[], Running], grace_seconds: float) -> None:
+def _serve_one(
+    build: Callable[[], Running], grace_seconds: float, background: Background | None = None
+) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     running = build()
     running.server.start()
     log.info("serving", extra={"fields": {"port": running.port, "pid": os.getpid()}})
+    worker = _start_background(background, stop)
     stop.wait()
     # Tell health checkers first, then let in-flight calls finish.
     running.health.enter_graceful_shutdown()
     running.server.stop(grace_seconds).wait()
+    if worker is not None:
+        worker.join(timeout=grace_seconds)
     log.info("stopped", extra={"fields": {"pid": os.getpid()}})
+
+
+def _start_background(
+    background: Background | None, stop: threading.Event
+) -> threading.Thread | None:
+    if background is None:
+        return None
+    thread = threading.Thread(target=background, args=(stop,), name="background", daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -18,7 +18,7 @@ from mesh.config import AuthConfig, ConfigError, ServerConfig
 from mesh.db import AnyDatabase, close_all, open_database
 from mesh.logs import configure_logging
 from mesh.migrations import migrate
-from mesh.server import Running, serve
+from mesh.server import Background, Running, serve
 
 
 class ServiceConfig(Protocol):
@@ -54,8 +54,10 @@ def run_service(
     database: DatabaseProxy,
     migrations: tuple[str, str],
     build: Callable[[C], Running],
+    background: Callable[[C], Background] | None = None,
 ) -> None:
-    """Exit with one line on a bad setting; else migrate, then serve until SIGTERM."""
+    """Exit with one line on a bad setting; else migrate, then serve until SIGTERM.
+    `background(config)` gives a task run once per service (see `serve`)."""
     try:
         config = load_config()
     except ConfigError as error:
@@ -65,4 +67,4 @@ def run_service(
     package, table = migrations
     migrate(database, package, table)
     close_all(database)  # no connection may cross the fork into the servers
-    serve(lambda: build(config), config.server)
+    serve(lambda: build(config), config.server, background(config) if background else None)

@@ -1,47 +1,45 @@
 """post_service's side of media_service: the gRPC calls the saga makes."""
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from mesh.auth import ServiceCredential
+from mesh.auth import Caller, ServiceCredential
 from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
 from post_service.posts import AttachedMedia
 
 
 class MediaApi:
-    """AttachMedia / DetachMedia / ListPostMedia, on behalf of the calling user."""
+    """AttachMedia / DetachMedia / ListPostMedia (internal methods), for a user."""
 
     def __init__(self, address: str, timeout_seconds: float, credential: ServiceCredential) -> None:
         self._stub = media_pb2_grpc.MediaServiceStub(insecure_channel(address))
         self._timeout = timeout_seconds
         self._credential = credential
 
-    def attach(self, token: str, post_id: str, media_ids: list[str]) -> list[AttachedMedia]:
+    def attach(self, caller: Caller, post_id: str, media_ids: list[str]) -> list[AttachedMedia]:
         request = media_pb2.AttachMediaRequest(post_id=post_id, media_ids=media_ids)
         with errors_as_mesh_errors("media_service"):
             reply = self._stub.AttachMedia(
-                request,
-                metadata=call_metadata(token, self._credential.metadata()),
-                timeout=self._timeout,
+                request, metadata=self._metadata(caller), timeout=self._timeout
             )
         return [_attached(m) for m in reply.media]
 
-    def detach(self, token: str, post_id: str) -> None:
+    def detach(self, caller: Caller, post_id: str) -> list[str]:
         request = media_pb2.DetachMediaRequest(post_id=post_id)
         with errors_as_mesh_errors("media_service"):
-            self._stub.DetachMedia(
-                request,
-                metadata=call_metadata(token, self._credential.metadata()),
-                timeout=self._timeout,
+            reply = self._stub.DetachMedia(
+                request, metadata=self._metadata(caller), timeout=self._timeout
             )
+        return list(reply.media_ids)
 
-    def media_of_posts(self, token: str, post_ids: list[str]) -> list[AttachedMedia]:
+    def media_of_posts(self, caller: Caller, post_ids: list[str]) -> list[AttachedMedia]:
         request = media_pb2.ListPostMediaRequest(post_ids=post_ids)
         with errors_as_mesh_errors("media_service"):
             reply = self._stub.ListPostMedia(
-                request,
-                metadata=call_metadata(token, self._credential.metadata()),
-                timeout=self._timeout,
+                request, metadata=self._metadata(caller), timeout=self._timeout
             )
         return [_attached(m) for m in reply.media]
+
+    def _metadata(self, caller: Caller) -> list[tuple[str, str]]:
+        return call_metadata(caller, self._credential)
 
 
 def _attached(media: media_pb2.Media) -> AttachedMedia:

@@ -12,8 +12,11 @@ def utcnow() -> datetime:
 
 
 class PostStatus:
-    PENDING = "PENDING"  # recorded, media not yet attached: invisible to readers
+    """The saga's states; only PUBLISHED posts are visible to readers."""
+
+    PENDING = "PENDING"  # recorded; media being attached
     PUBLISHED = "PUBLISHED"
+    DELETING = "DELETING"  # the author deleted it; media being detached
 
 
 class Post(Model):
@@ -24,8 +27,13 @@ class Post(Model):
     status = CharField(max_length=16)
     created_at = DateTimeField(default=utcnow)
     published_at = DateTimeField(null=True)
+    idempotency_key = CharField(max_length=255, null=True)
+    request_hash = CharField(max_length=64, null=True)
 
     class Meta:
         database = database
         table_name = "posts"
-        indexes = ((("status", "created_at"), False),)
+        indexes = (
+            (("status", "created_at"), False),
+            (("author_id", "idempotency_key"), True),
+        )

@@ -1,33 +1,62 @@
 """Posts and the saga that attaches media to them, all or nothing.
 
-post_service owns posts, media_service owns media. Creating a post with media:
+post_service owns posts, media_service owns media. Creating a post with media
+is a saga of three steps, each safe to repeat:
 
-1. record the post PENDING (readers never see a PENDING post);
-2. AttachMedia(postId, mediaIds) on media_service: one transaction there that
-   checks owner, status and attachment of every media and links all or none;
-3. publish the post.
+    1. record     the post is stored PENDING (readers never see it)
+    2. attach     MediaService.AttachMedia(postId, mediaIds): one transaction
+                  on the media side checks owner, status and attachment of
+                  every media and links all or none; repeating it for the
+                  same post changes nothing
+    3. publish    the post becomes PUBLISHED
 
-A refusal at step 2 (unknown, foreign, pending or taken media) attached
-nothing, so the PENDING post is simply deleted. If media_service cannot be
-reached, the outcome of step 2 is unknown: the post is detached and deleted
-when that works, and otherwise left PENDING for the reconciler to settle.
+Where each failure is repaired:
+
+- attach refused (unknown, foreign, pending or taken media): nothing was
+  attached, the PENDING post is deleted, the client gets the refusal;
+- media_service unreachable during attach: the outcome is unknown, so the
+  request detaches and deletes the post; if that fails too, the post stays
+  PENDING for the reconciler;
+- post_service dies after 1 or 2: the post stays PENDING. A retry with the
+  same Idempotency-Key resumes the saga at once; otherwise the reconciler
+  (`post_service.reconciler`, every 30 s and at start) takes each PENDING
+  post older than a minute and repeats step 2: accepted, it publishes;
+  refused, it detaches and deletes.
+
+Deleting a post is the saga backwards: mark it DELETING (invisible), detach
+its media, delete it; the reconciler finishes a DELETING post left behind.
 """
 
+import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from peewee import IntegrityError
+
 from mesh import paging
 from mesh.auth import Caller
-from mesh.errors import InvalidArgument, MeshError, NotFound, Unavailable
-from post_service.models import Post, PostStatus, utcnow
+from mesh.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    MeshError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from post_service.models import Post, PostStatus, database, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_CONTENT_CHARS = 5000
 MAX_MEDIA = 10
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+# Called with "recorded" and "attached" as the saga passes those points.
+Checkpoint = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -46,11 +75,22 @@ class AttachedMedia:
 class MediaDirectory(Protocol):
     """What the saga needs of media_service (post_service.media_api over gRPC)."""
 
-    def attach(self, token: str, post_id: str, media_ids: list[str]) -> list[AttachedMedia]: ...
+    def attach(self, caller: Caller, post_id: str, media_ids: list[str]) -> list[AttachedMedia]: ...
 
-    def detach(self, token: str, post_id: str) -> None: ...
+    def detach(self, caller: Caller, post_id: str) -> list[str]: ...
 
-    def media_of_posts(self, token: str, post_ids: list[str]) -> list[AttachedMedia]: ...
+    def media_of_posts(self, caller: Caller, post_ids: list[str]) -> list[AttachedMedia]: ...
+
+
+@dataclass(frozen=True)
+class NewPost:
+    content: str
+    media_ids: list[str]
+    idempotency_key: str = ""
+
+    def fingerprint(self) -> str:
+        body = json.dumps({"content": self.content, "mediaIds": self.media_ids})
+        return hashlib.sha256(body.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,75 +106,137 @@ class FeedPage:
 
 
 class Posts:
-    def __init__(self, media: MediaDirectory) -> None:
+    def __init__(self, media: MediaDirectory, checkpoint: Checkpoint = lambda _: None) -> None:
         self._media = media
+        self._checkpoint = checkpoint
 
-    def create(self, caller: Caller, content: str, media_ids: list[str]) -> PostView:
-        _validate_post(content, media_ids)
-        post = Post.create(
-            id=str(uuid.uuid4()),
-            author_id=caller.user_id,
-            content=content,
-            media_ids=json.dumps(media_ids),
-            status=PostStatus.PENDING,
-            created_at=utcnow(),
-        )
+    def create(self, caller: Caller, new: NewPost) -> PostView:
+        _validate(new)
+        post = self._record(caller, new)
+        if post.status == PostStatus.PUBLISHED:
+            return self._with_media(caller, [post])[0]  # a retry of a finished request
+        if post.status == PostStatus.DELETING:
+            raise FailedPrecondition(
+                f"the post made with this Idempotency-Key ({post.id}) was deleted"
+            )
+        self._checkpoint("recorded")
         try:
-            attached = self._media.attach(caller.token, post.id, media_ids) if media_ids else []
+            return self.finish(caller, post)
         except Unavailable:
             self._undo(caller, post)
             raise
         except MeshError:
             post.delete_instance()  # media_service attached nothing
             raise
+
+    def finish(self, caller: Caller, post: Post) -> PostView:
+        """Steps 2 and 3 for a PENDING post: attach (idempotent), then publish."""
+        media_ids = json.loads(post.media_ids)
+        attached = self._media.attach(caller, post.id, media_ids) if media_ids else []
+        self._checkpoint("attached")
         Post.update(status=PostStatus.PUBLISHED, published_at=utcnow()).where(
-            Post.id == post.id
+            (Post.id == post.id) & (Post.status == PostStatus.PENDING)
         ).execute()
         return PostView(post=Post.get_by_id(post.id), media=_in_order(attached, media_ids))
 
     def get(self, caller: Caller, post_id: str) -> PostView:
-        post = Post.get_or_none((Post.id == post_id) & (Post.status == PostStatus.PUBLISHED))
-        if post is None:
-            raise NotFound(f"post {post_id} not found")
-        return self._with_media(caller, [post])[0]
+        return self._with_media(caller, [_published(post_id)])[0]
 
     def feed(self, caller: Caller, page_size: int, page_token: str) -> FeedPage:
         query = Post.select().where(Post.status == PostStatus.PUBLISHED)
         rows, next_token = paging.paginate(query, Post.published_at, Post.id, page_size, page_token)
         return FeedPage(posts=self._with_media(caller, rows), next_page_token=next_token)
 
+    def delete(self, caller: Caller, post_id: str) -> list[str]:
+        """The author deletes a post: hidden first, media detached, then gone."""
+        post = _published(post_id)
+        if post.author_id != caller.user_id:
+            raise PermissionDenied(f"only the author of post {post_id} can delete it")
+        Post.update(status=PostStatus.DELETING).where(Post.id == post.id).execute()
+        return self.finish_deleting(caller, post)
+
+    def finish_deleting(self, caller: Caller, post: Post) -> list[str]:
+        detached = self._media.detach(caller, post.id)
+        post.delete_instance()
+        return detached
+
+    def _record(self, caller: Caller, new: NewPost) -> Post:
+        """A new PENDING post, or the one an earlier request with this key made."""
+        fields = {
+            "author_id": caller.user_id,
+            "content": new.content,
+            "media_ids": json.dumps(new.media_ids),
+            "status": PostStatus.PENDING,
+            "created_at": utcnow(),
+        }
+        if not new.idempotency_key:
+            return Post.create(id=str(uuid.uuid4()), **fields)
+        try:
+            with database.atomic():
+                return Post.create(
+                    id=str(uuid.uuid4()),
+                    idempotency_key=new.idempotency_key,
+                    request_hash=new.fingerprint(),
+                    **fields,
+                )
+        except IntegrityError:
+            earlier = Post.get(
+                (Post.author_id == caller.user_id) & (Post.idempotency_key == new.idempotency_key)
+            )
+            if earlier.request_hash != new.fingerprint():
+                raise InvalidArgument(
+                    "Idempotency-Key was already used with a different request"
+                ) from None
+            return earlier
+
     def _with_media(self, caller: Caller, posts: list[Post]) -> list[PostView]:
         """Each post with its media, fetched in one call for the whole page."""
         with_media = [p.id for p in posts if json.loads(p.media_ids)]
-        media = self._media.media_of_posts(caller.token, with_media) if with_media else []
-        views = []
-        for post in posts:
-            own = [m for m in media if m.post_id == post.id]
-            views.append(PostView(post=post, media=_in_order(own, json.loads(post.media_ids))))
-        return views
+        media = self._media.media_of_posts(caller, with_media) if with_media else []
+        return [
+            PostView(
+                post=p,
+                media=_in_order([m for m in media if m.post_id == p.id], json.loads(p.media_ids)),
+            )
+            for p in posts
+        ]
 
     def _undo(self, caller: Caller, post: Post) -> None:
         try:
-            self._media.detach(caller.token, post.id)
+            self._media.detach(caller, post.id)
         except MeshError:
             log.warning(
-                "left post PENDING for the reconciler", extra={"fields": {"post_id": post.id}}
+                "post left PENDING for the reconciler", extra={"fields": {"post_id": post.id}}
             )
             return
         post.delete_instance()
 
 
-def _validate_post(content: str, media_ids: list[str]) -> None:
-    if len(content) > MAX_CONTENT_CHARS:
+def _published(post_id: str) -> Post:
+    post = Post.get_or_none((Post.id == post_id) & (Post.status == PostStatus.PUBLISHED))
+    if post is None:
+        raise NotFound(f"post {post_id} not found")
+    return post
+
+
+def _validate(new: NewPost) -> None:
+    if len(new.content) > MAX_CONTENT_CHARS:
         raise InvalidArgument(f"content is longer than {MAX_CONTENT_CHARS} characters")
-    if not content.strip() and not media_ids:
+    if not new.content.strip() and not new.media_ids:
         raise InvalidArgument("a post needs content or media")
-    if len(media_ids) > MAX_MEDIA:
-        raise InvalidArgument(f"a post can have at most {MAX_MEDIA} media, got {len(media_ids)}")
-    if len(set(media_ids)) != len(media_ids):
-        raise InvalidArgument("mediaIds contains duplicates")
-    if any(not media_id for media_id in media_ids):
+    if len(new.media_ids) > MAX_MEDIA:
+        raise InvalidArgument(
+            f"a post can have at most {MAX_MEDIA} media, got {len(new.media_ids)}"
+        )
+    duplicates = sorted({i for i in new.media_ids if new.media_ids.count(i) > 1})
+    if duplicates:
+        raise InvalidArgument(f"mediaIds lists {', '.join(duplicates)} more than once")
+    if any(not media_id for media_id in new.media_ids):
         raise InvalidArgument("mediaIds contains an empty id")
+    if len(new.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidArgument(
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+        )
 
 
 def _in_order(media: list[AttachedMedia], media_ids: list[str]) -> list[AttachedMedia]:

@@ -5,7 +5,7 @@ from typing import Any
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from mesh.auth import current_caller
 from mesh.messages import timestamp
-from post_service.posts import AttachedMedia, Posts, PostView
+from post_service.posts import AttachedMedia, NewPost, Posts, PostView
 
 
 class PostServicer(post_pb2_grpc.PostServiceServicer):
@@ -13,8 +13,18 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
         self._posts = posts
 
     def CreatePost(self, request: Any, context: Any) -> post_pb2.Post:
-        view = self._posts.create(current_caller(), request.content, list(request.media_ids))
-        return _post_message(view)
+        # REST callers send the Idempotency-Key header, which arrives as metadata.
+        header = dict(context.invocation_metadata()).get("idempotency-key", "")
+        new = NewPost(
+            content=request.content,
+            media_ids=list(request.media_ids),
+            idempotency_key=request.idempotency_key or header,
+        )
+        return _post_message(self._posts.create(current_caller(), new))
+
+    def DeletePost(self, request: Any, context: Any) -> post_pb2.DeletePostResponse:
+        detached = self._posts.delete(current_caller(), request.post_id)
+        return post_pb2.DeletePostResponse(post_id=request.post_id, detached_media_ids=detached)
 
     def GetPost(self, request: Any, context: Any) -> post_pb2.Post:
         return _post_message(self._posts.get(current_caller(), request.post_id))

@@ -50,7 +50,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     queue = f"media-processing-test-{uuid.uuid4().hex[:8]}"
     with fresh_postgres_database() as database_url:
         env = mesh_environment(
-            data_dir, DATABASE_URL=database_url, BROKER_URL=RABBITMQ_URL, PROCESSING_QUEUE=queue
+            data_dir,
+            DATABASE_URL=database_url,
+            BROKER_URL=RABBITMQ_URL,
+            PROCESSING_QUEUE=queue,
+            # the saga tests wait for the reconciler: let it act within seconds
+            RECONCILE_AFTER_SECONDS="1",
+            RECONCILE_INTERVAL_SECONDS="1",
         )
         with LocalMesh(Settings.from_env(env), env, log_dir=data_dir / "logs") as running:
             yield running

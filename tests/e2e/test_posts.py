@@ -1,5 +1,12 @@
 """Posts with media through the gateway: post_service checks and links over gRPC."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from genproto.post.v1 import post_pb2, post_pb2_grpc
+from tests.conftest import token_for
 from tests.support import Api, fake_jpeg
 
 
@@ -61,3 +68,142 @@ def test_the_feed_lists_published_posts_newest_first(api: Api):
     feed = api.http.get("/feed", params={"pageSize": 2}).json()
 
     assert [p["postId"] for p in feed["posts"]] == [second, first]
+
+
+@pytest.mark.parametrize(
+    "content, media_count, message",
+    [
+        ("", 0, "a post needs content or media"),
+        ("   ", 0, "a post needs content or media"),
+        ("x" * 5001, 0, "content is longer than 5000 characters"),
+        ("many", 11, "a post can have at most 10 media, got 11"),
+    ],
+)
+def test_a_bad_post_is_refused(api: Api, content, media_count, message):
+    media_ids = [f"m{i}" for i in range(media_count)]
+
+    reply = api.create_post(content, media_ids)
+
+    assert reply.status_code == 400
+    assert reply.json()["message"] == message
+
+
+def test_a_post_of_exactly_5000_characters_is_accepted(api: Api):
+    assert api.create_post("x" * 5000, []).status_code == 200
+
+
+def test_duplicate_media_are_refused(api: Api):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+
+    reply = api.create_post("twice", [media_id, media_id])
+
+    assert reply.status_code == 400
+    assert reply.json()["message"] == f"mediaIds lists {media_id} more than once"
+    assert "postId" not in api.media(media_id).json()
+
+
+def test_an_unknown_media_is_not_found_and_the_others_stay_free(api: Api):
+    own = api.upload(fake_jpeg())["mediaId"]
+
+    reply = api.create_post("ghost", [own, "00000000-0000-0000-0000-000000000000"])
+
+    assert reply.status_code == 404
+    assert reply.json()["message"] == "media 00000000-0000-0000-0000-000000000000 not found"
+    assert "postId" not in api.media(own).json()
+
+
+def test_two_posts_racing_for_one_media_end_with_exactly_one_winner(api: Api):
+    for _ in range(8):
+        media_id = api.upload(fake_jpeg())["mediaId"]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            replies = list(pool.map(api.create_post, ["a", "b"], [[media_id]] * 2))
+
+        assert sorted(r.status_code for r in replies) == [200, 409], [r.text for r in replies]
+        winner = next(r.json() for r in replies if r.status_code == 200)
+        assert api.media(media_id).json()["postId"] == winner["postId"]
+
+
+def test_the_feed_pages_with_each_posts_media(api: Api, other_api: Api):
+    posts = []
+    for text in ("one", "two", "three"):
+        media_id = api.upload(fake_jpeg())["mediaId"]
+        posts.append((api.create_post(text, [media_id]).json()["postId"], media_id))
+    # others post meanwhile: the feed is everyone's, so page until ours are all seen
+    other_api.create_post("someone else", [])
+
+    seen: dict[str, list[str]] = {}
+    token, pages = "", 0
+    while True:
+        page = api.http.get(
+            "/feed", params={"pageSize": 2, **({"pageToken": token} if token else {})}
+        ).json()
+        pages += 1
+        assert len(page["posts"]) <= 2
+        seen.update(
+            {p["postId"]: [m["mediaId"] for m in p.get("media", [])] for p in page["posts"]}
+        )
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+
+    assert pages >= 2
+    for post_id, media_id in posts:
+        assert seen[post_id] == [media_id]
+    order = list(seen)
+    assert order.index(posts[2][0]) < order.index(posts[1][0]) < order.index(posts[0][0])
+
+
+def test_the_author_deletes_a_post_and_its_media_are_free_again(api: Api):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+    post_id = api.create_post("soon gone", [media_id]).json()["postId"]
+
+    reply = api.http.delete(f"/api/v1/posts/{post_id}")
+
+    assert reply.status_code == 200
+    assert reply.json() == {"postId": post_id, "detachedMediaIds": [media_id]}
+    assert api.http.get(f"/api/v1/posts/{post_id}").status_code == 404
+    assert "postId" not in api.media(media_id).json()
+    assert api.create_post("again", [media_id]).status_code == 200
+
+
+def test_only_the_author_can_delete_a_post(api: Api, other_api: Api):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+    post_id = api.create_post("mine", [media_id]).json()["postId"]
+
+    reply = other_api.http.delete(f"/api/v1/posts/{post_id}")
+
+    assert reply.status_code == 403
+    assert reply.json()["message"] == f"only the author of post {post_id} can delete it"
+    assert api.media(media_id).json()["postId"] == post_id
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_original_post(api: Api):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+    body = {"content": "once", "mediaIds": [media_id]}
+
+    first = api.http.post("/feed/submit", json=body, headers={"Idempotency-Key": "k-1"})
+    retry = api.http.post("/feed/submit", json=body, headers={"Idempotency-Key": "k-1"})
+    different = api.http.post(
+        "/feed/submit", json={**body, "content": "twice"}, headers={"Idempotency-Key": "k-1"}
+    )
+
+    assert first.status_code == retry.status_code == 200
+    assert retry.json()["postId"] == first.json()["postId"]
+    assert different.status_code == 400
+    assert (
+        different.json()["message"] == "Idempotency-Key was already used with a different request"
+    )
+
+
+def test_the_idempotency_key_is_a_field_in_grpc(settings, user):
+    stub = post_pb2_grpc.PostServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}")
+    )
+    metadata = [("authorization", f"Bearer {token_for(settings, user)}")]
+    request = post_pb2.CreatePostRequest(content="via grpc", idempotency_key="g-1")
+
+    first = stub.CreatePost(request, metadata=metadata, timeout=10)
+    again = stub.CreatePost(request, metadata=metadata, timeout=10)
+
+    assert first.post_id == again.post_id

@@ -1,0 +1,108 @@
+"""post_service dies mid-saga; the reconciler finishes or undoes what it left.
+
+A second post_service, sharing the mesh's database and media_service, is
+started with SAGA_FAULT so that it exits right after a step of CreatePost, as
+a crash would. The mesh's own post_service reconciles (RECONCILE_AFTER_SECONDS=1).
+"""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+import psycopg2
+import pytest
+
+from gateway import processes
+from gateway.settings import ROOT
+from genproto.post.v1 import post_pb2, post_pb2_grpc
+from tests.conftest import token_for
+from tests.support import Api, fake_jpeg, free_port, wait_for
+
+
+@contextmanager
+def crashing_post_service(mesh, fault: str, log_dir) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **mesh.service_env(),
+        "POST_SERVICE_PORT": str(port),
+        "SERVER_PROCESSES": "1",
+        "SAGA_FAULT": fault,
+    }
+    child = processes.start(
+        "crashing-post-service", [sys.executable, "-m", "post_service"], env, ROOT, log_dir
+    )
+    try:
+        address = f"127.0.0.1:{port}"
+        processes.wait_until(lambda: _serving(address), "the crashing post_service", 60, child)
+        yield address
+    finally:
+        processes.stop(child)
+
+
+def _serving(address: str) -> bool:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=1
+        )
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _create_post_and_crash(address: str, token: str, media_ids: list[str]) -> None:
+    stub = post_pb2_grpc.PostServiceStub(grpc.insecure_channel(address))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CreatePost(
+            post_pb2.CreatePostRequest(content="crash", media_ids=media_ids),
+            metadata=[("authorization", f"Bearer {token}")],
+            timeout=10,
+        )
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _posts_of(settings, author: str) -> list[tuple[str, str]]:
+    """(id, status) of the author's posts, read from post_service's table."""
+    with psycopg2.connect(settings.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id, status FROM posts WHERE author_id = %s", (author,))
+        return cursor.fetchall()
+
+
+def test_a_crash_after_attach_is_finished_by_the_reconciler(
+    api: Api, user, settings, mesh, tmp_path
+):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+
+    with crashing_post_service(mesh, "crash-after-attached", tmp_path) as address:
+        _create_post_and_crash(address, token_for(settings, user), [media_id])
+
+    # the media points at a post that readers cannot see yet...
+    post_id = api.media(media_id).json()["postId"]
+    assert api.http.get(f"/api/v1/posts/{post_id}").status_code == 404
+    # ...until the reconciler publishes it
+    post = wait_for(lambda: _published(api, post_id), "the reconciler to publish the post")
+    assert [m["mediaId"] for m in post["media"]] == [media_id]
+
+
+def test_a_crash_before_attach_is_undone_when_the_media_cannot_be_attached(
+    api: Api, user, settings, mesh, tmp_path
+):
+    media_id = api.upload(fake_jpeg())["mediaId"]
+    winner = api.create_post("the real one", [media_id]).json()["postId"]
+
+    with crashing_post_service(mesh, "crash-after-recorded", tmp_path) as address:
+        _create_post_and_crash(address, token_for(settings, user), [media_id])
+    stranded = [p for p, status in _posts_of(settings, user) if status == "PENDING"]
+    assert len(stranded) == 1
+
+    # the reconciler's attach is refused (the media is taken), so it deletes the post
+    wait_for(
+        lambda: [p for p, _ in _posts_of(settings, user)] == [winner],
+        "the reconciler to delete the stranded post",
+    )
+    assert api.media(media_id).json()["postId"] == winner
+
+
+def _published(api: Api, post_id: str):
+    reply = api.http.get(f"/api/v1/posts/{post_id}")
+    return reply.json() if reply.status_code == 200 else None
