@@ -1,33 +1,20 @@
 """python -m post_service: migrate, then serve PostService on every core, with
 the saga reconciler running beside it."""
 
-import logging
-import os
 from datetime import timedelta
 
 from genproto.post.v1 import post_pb2, post_pb2_grpc
-from mesh.auth import ServiceCredential
 from mesh.db import open_database
 from mesh.server import Background, Running, Service, create_server
 from mesh.service import run_service, standard_middleware
+from post_service.app import posts_for
 from post_service.config import PostConfig
-from post_service.media_api import MediaApi
 from post_service.models import database
-from post_service.posts import Checkpoint, Posts
 from post_service.reconciler import run_periodically
 from post_service.servicer import PostServicer
 
 SERVICE_NAME = post_pb2.DESCRIPTOR.services_by_name["PostService"].full_name
 MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
-CRASH_EXIT_CODE = 70
-
-log = logging.getLogger("post_service")
-
-
-def posts_for(config: PostConfig) -> Posts:
-    credential = ServiceCredential(config.auth)
-    media = MediaApi(config.media_service_address, config.media_call_timeout_seconds, credential)
-    return Posts(media, checkpoint=_fault_injection(config.saga_fault))
 
 
 def build(config: PostConfig) -> Running:
@@ -53,17 +40,6 @@ def reconciler(config: PostConfig) -> Background:
     return lambda stop: run_periodically(
         posts_for(config), after, config.reconcile_interval_seconds, stop
     )
-
-
-def _fault_injection(fault: str) -> Checkpoint:
-    """SAGA_FAULT (tests only) kills the process at a point of the saga, as a crash would."""
-
-    def checkpoint(point: str) -> None:
-        if fault == f"crash-after-{point}":
-            log.warning("SAGA_FAULT: crashing after %s", point)
-            os._exit(CRASH_EXIT_CODE)
-
-    return checkpoint
 
 
 if __name__ == "__main__":

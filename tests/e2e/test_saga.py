@@ -106,3 +106,16 @@ def test_a_crash_before_attach_is_undone_when_the_media_cannot_be_attached(
 def _published(api: Api, post_id: str):
     reply = api.http.get(f"/api/v1/posts/{post_id}")
     return reply.json() if reply.status_code == 200 else None
+
+
+def test_one_reconciler_pass_can_be_run_by_hand(mesh):
+    import json
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "post_service.reconciler"],
+        env=mesh.service_env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert isinstance(json.loads(result.stdout.strip().splitlines()[-1]), dict)
