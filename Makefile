@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STUBS := genproto/.generated
+SYSTEM_TOOLS := $(VENV)/.system-tools
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(shell find protos -name '*.proto')
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),alice)
 
@@ -30,7 +32,14 @@ check: $(STUBS)
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# ffmpeg/ffprobe (video probing and poster frames) come from Debian's packages.
+$(SYSTEM_TOOLS):
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg; }
+	@mkdir -p $(VENV) && touch $@
+
+$(INSTALLED): pyproject.toml $(SYSTEM_TOOLS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -1,16 +1,13 @@
 """python -m media_service: migrate, then serve MediaService on every core."""
 
-import dramatiq
-
 from genproto.media.v1 import media_pb2, media_pb2_grpc
+from media_service.app import jobs_for, open_media_database, start_workers
 from media_service.config import MediaConfig
 from media_service.models import database
-from media_service.processing import Jobs, make_broker
 from media_service.servicer import MediaServicer
 from media_service.storage import Storage
 from media_service.uploads import Uploads
 from mesh.api import internal_methods
-from mesh.db import open_database
 from mesh.server import Running, Service, create_server
 from mesh.service import run_service, standard_middleware
 
@@ -23,11 +20,12 @@ EMBEDDED_WORKER_THREADS = 2
 
 def build(config: MediaConfig) -> Running:
     """Everything one serving process needs; called in each process after fork."""
-    database.initialize(open_database(config.database_url, config.server.threads + 4))
-    jobs = Jobs(make_broker(config.broker_url), config.queue_name)
+    open_media_database(config, config.server.threads + 4)
+    jobs = jobs_for(config)
     if config.broker_url is None:
-        # Embedded mode: no broker to talk to, so this process runs the jobs itself.
-        dramatiq.Worker(jobs.broker, worker_threads=EMBEDDED_WORKER_THREADS).start()
+        # Embedded mode: no broker to talk to, so this process runs the jobs
+        # (and the janitor) itself.
+        start_workers(config, jobs, EMBEDDED_WORKER_THREADS)
     storage = Storage(config.storage)
     servicer = MediaServicer(Uploads(storage, jobs.enqueue_processing, config.uploads), storage)
     return create_server(

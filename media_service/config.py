@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh.config import AuthConfig, Env, ServerConfig, database_url
+from mesh.config import AuthConfig, ConfigError, Env, ServerConfig, database_url
 
 DEFAULT_PORT = 50051
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
@@ -29,12 +29,22 @@ class UploadPolicy:
 
 
 @dataclass(frozen=True)
+class ProcessingConfig:
+    image_max_pixels: int  # larger images fail before any pixel is decoded
+    ffmpeg_timeout_seconds: int
+    unattached_ttl_seconds: int  # media in no post are deleted after this
+    janitor_interval_seconds: int
+    fault: str  # testing only: "crash-after-claimed" exits a worker mid-job
+
+
+@dataclass(frozen=True)
 class MediaConfig:
     server: ServerConfig
     auth: AuthConfig
     database_url: str
     storage: StorageConfig
     uploads: UploadPolicy
+    processing: ProcessingConfig
     broker_url: str | None  # None: the embedded in-process worker
     queue_name: str
     log_level: str
@@ -67,7 +77,26 @@ class MediaConfig:
                 ),
                 max_pending_per_user=env.integer("MAX_PENDING_UPLOADS", 20, minimum=1),
             ),
+            processing=ProcessingConfig(
+                image_max_pixels=env.integer("IMAGE_MAX_PIXELS", 100_000_000, minimum=1),
+                ffmpeg_timeout_seconds=env.integer("FFMPEG_TIMEOUT_SECONDS", 120, minimum=1),
+                unattached_ttl_seconds=env.integer("UNATTACHED_TTL", 86_400, minimum=1),
+                janitor_interval_seconds=env.integer("JANITOR_INTERVAL_SECONDS", 300, minimum=1),
+                fault=_processing_fault(env),
+            ),
             broker_url=broker_url,
             queue_name=env.text("PROCESSING_QUEUE", "media-processing"),
             log_level=env.text("LOG_LEVEL", "INFO"),
         )
+
+
+PROCESSING_FAULTS = ("crash-after-claimed",)
+
+
+def _processing_fault(env: Env) -> str:
+    fault = env.text("PROCESSING_FAULT", "")
+    if fault and fault not in PROCESSING_FAULTS:
+        raise ConfigError(
+            f"PROCESSING_FAULT must be one of {', '.join(PROCESSING_FAULTS)}, got {fault!r}"
+        )
+    return fault

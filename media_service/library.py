@@ -37,5 +37,6 @@ def delete(storage: Storage, user_id: str, media_id: str) -> Media:
         ).execute()
     if media.upload_id and media.status == Status.PENDING:
         storage.abort_multipart(media.storage_key, media.upload_id)
-    storage.delete(media.storage_key)
+    storage.delete_with_derivatives(media.storage_key)
+    Media.update(cleaned_at=utcnow()).where(Media.id == media.id).execute()
     return Media.get_by_id(media.id)

@@ -1,26 +1,44 @@
-"""Asynchronous processing of verified uploads: the broker and the actors.
+"""Asynchronous processing of verified uploads: the broker, the actor, the job.
 
-Actors are declared against an explicit broker (`Jobs(broker, queue)`) rather
-than dramatiq's global one, so the same code runs on RabbitMQ, Redis or the
-in-process stub broker of the embedded mode. Messages are acknowledged after
-the work; a job is idempotent, and only transient faults (storage or
-database unavailable) are retried.
+    UPLOADED ──claim──▶ PROCESSING ──outputs stored──▶ READY
+                             └──── file cannot be decoded ──▶ FAILED (failureReason)
+
+Actors are declared against an explicit broker (`Jobs(broker, queue, ...)`)
+rather than dramatiq's global one, so the same code runs on RabbitMQ, Redis or
+the in-process stub broker of the embedded mode. Messages are acknowledged
+after the work, so a worker killed mid-job loses nothing: the message comes
+back and the job, being idempotent, starts over and writes the same outputs.
+Only transient faults (storage or database unavailable) are retried, with
+backoff; an undecodable file fails at once.
 """
 
+import json
 import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from peewee import InterfaceError, OperationalError
 
+from media_service.config import ProcessingConfig
+from media_service.images import Undecodable, Variant, process_image
+from media_service.media_types import MEDIA_TYPES
 from media_service.models import Media, Status, database, utcnow
+from media_service.storage import OriginalChanged, Storage, derived_prefix
+from media_service.videos import process_video
 from mesh.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 TRANSIENT = (Unavailable, OperationalError, InterfaceError)
 MAX_RETRIES = 10
+
+# Called with "claimed" when a job has taken its media (fault injection in tests).
+Checkpoint = Callable[[str], None]
 
 
 def make_broker(broker_url: str | None) -> dramatiq.Broker:
@@ -55,31 +73,117 @@ class ConnectionPerJob(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
-def _retry_transient(retries: int, exception: BaseException) -> bool:
-    return retries < MAX_RETRIES and isinstance(exception, TRANSIENT)
+class Processor:
+    """Turns one verified original into its outputs and records them."""
+
+    def __init__(
+        self, storage: Storage, config: ProcessingConfig, checkpoint: Checkpoint = lambda _: None
+    ) -> None:
+        self._storage = storage
+        self._config = config
+        self._checkpoint = checkpoint
+
+    def process(self, media_id: str) -> None:
+        media = _claim(media_id)
+        if media is None:
+            log.info("nothing to process", extra={"fields": {"media_id": media_id}})
+            return
+        self._checkpoint("claimed")
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="media-") as scratch:
+            try:
+                fields = self._outputs(media, Path(scratch))
+            except (Undecodable, OriginalChanged) as error:
+                self._fail(media, str(error))
+                return
+            except TRANSIENT:
+                raise  # retried with backoff
+            except Exception as error:
+                log.exception("processing error", extra={"fields": {"media_id": media_id}})
+                self._fail(media, f"processing error: {type(error).__name__}: {error}")
+                return
+        _finish(media, Status.READY, **fields)
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        log.info(
+            "processed",
+            extra={"fields": {"media_id": media_id, "kind": fields["kind"], "ms": elapsed_ms}},
+        )
+
+    def _fail(self, media: Media, reason: str) -> None:
+        _finish(media, Status.FAILED, failure_reason=reason)
+        log.info("processing failed", extra={"fields": {"media_id": media.id, "reason": reason}})
+
+    def _outputs(self, media: Media, scratch: Path) -> dict[str, Any]:
+        """Make the outputs from the original (pinned to its ETag) and store them."""
+        original = scratch / "original"
+        self._storage.download(media.storage_key, media.etag or "", original)
+        kind = MEDIA_TYPES[media.media_type].kind
+        if kind == "image":
+            image = process_image(original, scratch, self._config.image_max_pixels)
+            fields: dict[str, Any] = {
+                "width": image.width,
+                "height": image.height,
+                "blurhash": image.blurhash,
+            }
+            variants = image.variants
+        else:
+            video = process_video(original, scratch, self._config.ffmpeg_timeout_seconds)
+            fields = {
+                "width": video.width,
+                "height": video.height,
+                "duration_ms": video.duration_ms,
+            }
+            variants = [video.poster]
+            fields["poster_url"] = self._storage.public_url(_output_key(media, video.poster))
+        stored = [self._store(media, variant) for variant in variants]
+        return {**fields, "variants": json.dumps(stored), "kind": kind}
+
+    def _store(self, media: Media, variant: Variant) -> dict[str, Any]:
+        key = _output_key(media, variant)
+        self._storage.upload_file(key, variant.path, variant.content_type)
+        return {
+            "name": variant.name,
+            "width": variant.width,
+            "height": variant.height,
+            "content_type": variant.content_type,
+            "url": self._storage.public_url(key),
+        }
 
 
-def process_media(media_id: str) -> None:
-    """UPLOADED → PROCESSING → READY. Re-running it on a finished media does nothing."""
-    started = (
+def _output_key(media: Media, variant: Variant) -> str:
+    return f"{derived_prefix(media.storage_key)}{variant.name}.webp"
+
+
+def _claim(media_id: str) -> Media | None:
+    """UPLOADED (or PROCESSING, when a job is redelivered) → PROCESSING."""
+    claimed = (
         Media.update(status=Status.PROCESSING, updated_at=utcnow())
         .where((Media.id == media_id) & (Media.status.in_([Status.UPLOADED, Status.PROCESSING])))
         .execute()
     )
-    if not started:
-        log.info("nothing to process", extra={"fields": {"media_id": media_id}})
-        return
-    Media.update(status=Status.READY, updated_at=utcnow()).where(
-        (Media.id == media_id) & (Media.status == Status.PROCESSING)
+    return Media.get_by_id(media_id) if claimed else None
+
+
+def _finish(media: Media, status: str, **fields: Any) -> None:
+    fields.pop("kind", None)
+    Media.update(status=status, updated_at=utcnow(), **fields).where(
+        (Media.id == media.id) & (Media.status == Status.PROCESSING)
     ).execute()
-    log.info("processed", extra={"fields": {"media_id": media_id}})
+
+
+def _retry_transient(retries: int, exception: BaseException) -> bool:
+    return retries < MAX_RETRIES and isinstance(exception, TRANSIENT)
 
 
 class Jobs:
     """The actors of one broker and the way to queue them."""
 
-    def __init__(self, broker: dramatiq.Broker, queue_name: str) -> None:
+    def __init__(self, broker: dramatiq.Broker, queue_name: str, processor: Processor) -> None:
         self.broker = broker
+
+        def process_media(media_id: str) -> None:
+            processor.process(media_id)
+
         self.process_media = dramatiq.actor(
             broker=broker,
             actor_name="process_media",

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -39,6 +40,10 @@ class StoredPart:
     number: int
     size: int
     etag: str
+
+
+class OriginalChanged(Exception):
+    """The stored original is no longer the version verified at complete."""
 
 
 class MultipartRefused(Exception):
@@ -126,6 +131,42 @@ class Storage:
                 digest.update(chunk)
         return base64.b64encode(digest.digest()).decode()
 
+    def download(self, key: str, etag: str, path: Path) -> None:
+        """Stream exactly the version with `etag` into `path` (never all in memory).
+        OriginalChanged if the object is another version now, or gone."""
+        try:
+            with _outage_is_unavailable():
+                body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+                with path.open("wb") as file:
+                    for chunk in body.iter_chunks(chunk_size=1024 * 1024):
+                        file.write(chunk)
+        except ClientError as error:
+            if _error_code(error) in {"PreconditionFailed", "412", *_NOT_FOUND_CODES}:
+                raise OriginalChanged(
+                    f"the original is not the verified version ({_error_code(error)})"
+                ) from error
+            raise
+
+    def upload_file(self, key: str, path: Path, content_type: str) -> None:
+        with _outage_is_unavailable(), path.open("rb") as file:
+            self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=file, ContentType=content_type
+            )
+
+    def delete_with_derivatives(self, key: str) -> None:
+        """The original and everything written beside it under `derived_prefix(key)`."""
+        with _outage_is_unavailable():
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=derived_prefix(key)
+            )
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self._client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+        self.delete(key)
+
     def create_multipart(self, key: str, content_type: str) -> str:
         with _outage_is_unavailable():
             reply = self._client.create_multipart_upload(
@@ -196,6 +237,12 @@ class Storage:
 
     def public_url(self, key: str) -> str:
         return f"{self._config.cdn_base_url}/{key}"
+
+
+def derived_prefix(key: str) -> str:
+    """Where outputs made from `key` live: `a/b/123-id.jpg` → `a/b/123-id/`."""
+    stem, _, _ = key.rpartition(".")
+    return f"{stem or key}/"
 
 
 def _error_code(error: ClientError) -> str:

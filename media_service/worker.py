@@ -1,19 +1,18 @@
-"""python -m media_service.worker: run the processing actors on BROKER_URL."""
+"""python -m media_service.worker: the processing actors on BROKER_URL, and the
+janitor on its schedule."""
 
 import signal
 import sys
 import threading
 
-import dramatiq
-
+from media_service.app import jobs_for, open_media_database, start_workers
 from media_service.config import MediaConfig
 from media_service.models import database
-from media_service.processing import Jobs, make_broker
 from mesh.config import ConfigError
-from mesh.db import close_all, open_database
+from mesh.db import close_all
 from mesh.logs import configure_logging
 
-WORKER_THREADS = 4
+WORKER_THREADS = 2  # ffmpeg and Pillow work on their own threads too: 2 jobs per 2 cores
 
 
 def main() -> None:
@@ -26,15 +25,15 @@ def main() -> None:
             "media_service.worker: BROKER_URL is not set (the embedded mode runs jobs in-process)"
         )
     configure_logging("media_service.worker", config.log_level)
-    database.initialize(open_database(config.database_url, WORKER_THREADS + 1))
-    jobs = Jobs(make_broker(config.broker_url), config.queue_name)
+    open_media_database(config, WORKER_THREADS + 2)
+    jobs = jobs_for(config)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = dramatiq.Worker(jobs.broker, worker_threads=WORKER_THREADS)
-    worker.start()
+    worker, stop_janitor = start_workers(config, jobs, WORKER_THREADS)
     stop.wait()
     # Unfinished messages are not acknowledged: the broker redelivers them.
+    stop_janitor.set()
     worker.stop()
     jobs.broker.close()
     close_all(database)

@@ -1,6 +1,7 @@
 """Helpers the tests share: free ports, a throwaway PostgreSQL database, the
 gateway's REST API as a client sees it, and waiting on a condition."""
 
+import io
 import os
 import socket
 import time
@@ -12,6 +13,7 @@ from urllib.parse import urlparse, urlunparse
 
 import httpx
 import psycopg2
+from PIL import Image
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -116,10 +118,15 @@ def storage_key(session: dict[str, Any], bucket: str) -> str:
     return path[len(prefix) :]
 
 
-def fake_jpeg(size: int = 2048) -> bytes:
-    """Bytes that begin like a JPEG; unique per call."""
-    body = uuid.uuid4().bytes * (size // 16 + 1)
-    return (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body)[:size]
+def small_jpeg(size: int = 2048) -> bytes:
+    """A real (decodable) 16x16 JPEG of a random colour, padded to `size` bytes
+    (decoders ignore what follows the end-of-image marker)."""
+    colour = tuple(os.urandom(3))
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    assert len(data) <= size, f"a JPEG needs at least {len(data)} bytes"
+    return data + os.urandom(size - len(data))
 
 
 def fake_mp4(size: int) -> bytes:

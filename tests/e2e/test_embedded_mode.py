@@ -13,7 +13,7 @@ import pytest
 from gateway import devkeys
 from gateway.settings import ROOT, Settings
 from tests.conftest import mesh_environment
-from tests.support import Api, fake_jpeg, wait_for
+from tests.support import Api, small_jpeg, wait_for
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -59,7 +59,7 @@ def test_the_embedded_mesh_runs_the_whole_flow_then_stops_cleanly(embedded):
     api = Api(settings.gateway_url, devkeys.mint_token(settings, "alice"))
 
     # The flow works on SQLite with the in-process worker
-    media = api.upload(fake_jpeg())
+    media = api.upload(small_jpeg())
     assert httpx.get(media["cdnUrl"]).status_code == 200
     wait_for(lambda: api.media(media["mediaId"]).json()["status"] == "READY", "READY")
     post = api.create_post("embedded", [media["mediaId"]])

@@ -7,11 +7,11 @@ import pytest
 
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, fake_jpeg
+from tests.support import Api, small_jpeg
 
 
 def test_a_post_links_the_callers_media_and_shows_it(api: Api, user: str):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
 
     reply = api.create_post("first post", [media_id])
 
@@ -28,8 +28,8 @@ def test_a_post_links_the_callers_media_and_shows_it(api: Api, user: str):
 
 
 def test_another_users_media_cannot_be_posted_and_nothing_is_linked(api: Api, other_api: Api):
-    foreign = other_api.upload(fake_jpeg())["mediaId"]
-    own = api.upload(fake_jpeg())["mediaId"]
+    foreign = other_api.upload(small_jpeg())["mediaId"]
+    own = api.upload(small_jpeg())["mediaId"]
 
     reply = api.create_post("not mine", [own, foreign])
 
@@ -40,7 +40,7 @@ def test_another_users_media_cannot_be_posted_and_nothing_is_linked(api: Api, ot
 
 
 def test_pending_media_cannot_be_posted(api: Api):
-    pending = api.create_session(fake_jpeg()).json()["mediaId"]
+    pending = api.create_session(small_jpeg()).json()["mediaId"]
 
     reply = api.create_post("too early", [pending])
 
@@ -51,7 +51,7 @@ def test_pending_media_cannot_be_posted(api: Api):
 
 
 def test_a_media_already_in_a_post_cannot_be_posted_again(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     first = api.create_post("one", [media_id]).json()
 
     reply = api.create_post("two", [media_id])
@@ -93,7 +93,7 @@ def test_a_post_of_exactly_5000_characters_is_accepted(api: Api):
 
 
 def test_duplicate_media_are_refused(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
 
     reply = api.create_post("twice", [media_id, media_id])
 
@@ -103,7 +103,7 @@ def test_duplicate_media_are_refused(api: Api):
 
 
 def test_an_unknown_media_is_not_found_and_the_others_stay_free(api: Api):
-    own = api.upload(fake_jpeg())["mediaId"]
+    own = api.upload(small_jpeg())["mediaId"]
 
     reply = api.create_post("ghost", [own, "00000000-0000-0000-0000-000000000000"])
 
@@ -114,7 +114,7 @@ def test_an_unknown_media_is_not_found_and_the_others_stay_free(api: Api):
 
 def test_two_posts_racing_for_one_media_end_with_exactly_one_winner(api: Api):
     for _ in range(8):
-        media_id = api.upload(fake_jpeg())["mediaId"]
+        media_id = api.upload(small_jpeg())["mediaId"]
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             replies = list(pool.map(api.create_post, ["a", "b"], [[media_id]] * 2))
@@ -127,7 +127,7 @@ def test_two_posts_racing_for_one_media_end_with_exactly_one_winner(api: Api):
 def test_the_feed_pages_with_each_posts_media(api: Api, other_api: Api):
     posts = []
     for text in ("one", "two", "three"):
-        media_id = api.upload(fake_jpeg())["mediaId"]
+        media_id = api.upload(small_jpeg())["mediaId"]
         posts.append((api.create_post(text, [media_id]).json()["postId"], media_id))
     # others post meanwhile: the feed is everyone's, so page until ours are all seen
     other_api.create_post("someone else", [])
@@ -155,7 +155,7 @@ def test_the_feed_pages_with_each_posts_media(api: Api, other_api: Api):
 
 
 def test_the_author_deletes_a_post_and_its_media_are_free_again(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     post_id = api.create_post("soon gone", [media_id]).json()["postId"]
 
     reply = api.http.delete(f"/api/v1/posts/{post_id}")
@@ -168,7 +168,7 @@ def test_the_author_deletes_a_post_and_its_media_are_free_again(api: Api):
 
 
 def test_only_the_author_can_delete_a_post(api: Api, other_api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     post_id = api.create_post("mine", [media_id]).json()["postId"]
 
     reply = other_api.http.delete(f"/api/v1/posts/{post_id}")
@@ -179,7 +179,7 @@ def test_only_the_author_can_delete_a_post(api: Api, other_api: Api):
 
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_original_post(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     body = {"content": "once", "mediaIds": [media_id]}
 
     first = api.http.post("/feed/submit", json=body, headers={"Idempotency-Key": "k-1"})

@@ -17,7 +17,7 @@ from gateway import processes
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, fake_jpeg, free_port, wait_for
+from tests.support import Api, free_port, small_jpeg, wait_for
 
 
 @contextmanager
@@ -71,7 +71,7 @@ def _posts_of(settings, author: str) -> list[tuple[str, str]]:
 def test_a_crash_after_attach_is_finished_by_the_reconciler(
     api: Api, user, settings, mesh, tmp_path
 ):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
 
     with crashing_post_service(mesh, "crash-after-attached", tmp_path) as address:
         _create_post_and_crash(address, token_for(settings, user), [media_id])
@@ -87,7 +87,7 @@ def test_a_crash_after_attach_is_finished_by_the_reconciler(
 def test_a_crash_before_attach_is_undone_when_the_media_cannot_be_attached(
     api: Api, user, settings, mesh, tmp_path
 ):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     winner = api.create_post("the real one", [media_id]).json()["postId"]
 
     with crashing_post_service(mesh, "crash-after-recorded", tmp_path) as address:

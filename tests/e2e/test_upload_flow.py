@@ -4,7 +4,7 @@ import re
 
 import httpx
 
-from tests.support import Api, fake_jpeg, put, storage_key, wait_for
+from tests.support import Api, put, small_jpeg, storage_key, wait_for
 
 KEY_PATTERN = r"post-image/{user}/\d{{13}}-{media_id}\.jpg"
 
@@ -12,7 +12,7 @@ KEY_PATTERN = r"post-image/{user}/\d{{13}}-{media_id}\.jpg"
 def test_a_photo_goes_from_session_to_ready_and_is_served_by_its_cdn_url(
     api: Api, user: str, settings
 ):
-    data = fake_jpeg()
+    data = small_jpeg()
 
     # Given an upload session
     reply = api.create_session(data, fileName="../../etc/passwd.jpg")
@@ -49,7 +49,7 @@ def _ready(api: Api, media_id: str):
 
 
 def test_a_repeated_complete_returns_the_same_result(api: Api):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data).json()
     put(session, data)
 
@@ -62,7 +62,7 @@ def test_a_repeated_complete_returns_the_same_result(api: Api):
 
 
 def test_complete_before_the_upload_is_refused_and_the_session_stays_pending(api: Api):
-    session = api.create_session(fake_jpeg()).json()
+    session = api.create_session(small_jpeg()).json()
 
     reply = api.complete(session["mediaId"])
 
@@ -76,7 +76,7 @@ def test_complete_before_the_upload_is_refused_and_the_session_stays_pending(api
 
 
 def test_a_stored_object_of_another_size_is_rejected_and_removed(api: Api, s3, settings):
-    declared = fake_jpeg(4096)
+    declared = small_jpeg(4096)
     session = api.create_session(declared).json()
     # moto does not enforce the signed Content-Length, so a client can store fewer bytes
     put(session, declared[:1000])
@@ -98,7 +98,7 @@ def test_a_stored_object_of_another_size_is_rejected_and_removed(api: Api, s3, s
 
 
 def test_a_stored_object_of_another_type_is_rejected(api: Api):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data).json()
     put(session, data, **{"Content-Type": "text/html"})
 
@@ -113,7 +113,7 @@ def test_a_stored_object_of_another_type_is_rejected(api: Api):
 
 
 def test_a_rejected_upload_cannot_be_completed_again(api: Api):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data).json()
     put(session, data[:10])
     assert api.complete(session["mediaId"]).status_code == 400
@@ -127,14 +127,14 @@ def test_a_rejected_upload_cannot_be_completed_again(api: Api):
 
 
 def test_no_token_is_401_with_a_json_error(anonymous: Api):
-    reply = anonymous.create_session(fake_jpeg())
+    reply = anonymous.create_session(small_jpeg())
 
     assert reply.status_code == 401
     assert reply.json() == {"code": 16, "message": "Jwt is missing", "details": []}
 
 
 def test_another_users_media_is_not_found(api: Api, other_api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
 
     for reply in (other_api.media(media_id), other_api.complete(media_id)):
         assert reply.status_code == 404
@@ -149,7 +149,7 @@ def test_an_unknown_media_is_not_found(api: Api):
 
 
 def test_the_callers_media_are_listed_newest_first_in_pages(api: Api):
-    ids = [api.create_session(fake_jpeg()).json()["mediaId"] for _ in range(3)]
+    ids = [api.create_session(small_jpeg()).json()["mediaId"] for _ in range(3)]
 
     first = api.http.get("/api/v1/media", params={"pageSize": 2}).json()
     second = api.http.get(
@@ -162,7 +162,7 @@ def test_the_callers_media_are_listed_newest_first_in_pages(api: Api):
 
 
 def test_an_aborted_upload_is_removed_from_storage_and_cannot_be_completed(api: Api, s3, settings):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data).json()
     put(session, data)
 
@@ -181,7 +181,7 @@ def test_an_aborted_upload_is_removed_from_storage_and_cannot_be_completed(api: 
 
 
 def test_a_completed_upload_cannot_be_aborted(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
 
     reply = api.http.post(f"/api/v1/media/{media_id}/abort")
 
@@ -191,7 +191,7 @@ def test_a_completed_upload_cannot_be_aborted(api: Api):
 
 
 def test_an_unattached_media_is_deleted_with_its_object(api: Api, s3, settings):
-    media = api.upload(fake_jpeg())
+    media = api.upload(small_jpeg())
     key = media["cdnUrl"].split(f"/{settings.s3_bucket}/", 1)[1]
 
     reply = api.http.delete(f"/api/v1/media/{media['mediaId']}")
@@ -203,7 +203,7 @@ def test_an_unattached_media_is_deleted_with_its_object(api: Api, s3, settings):
 
 
 def test_an_attached_media_cannot_be_deleted(api: Api):
-    media_id = api.upload(fake_jpeg())["mediaId"]
+    media_id = api.upload(small_jpeg())["mediaId"]
     post_id = api.create_post("keep", [media_id]).json()["postId"]
 
     reply = api.http.delete(f"/api/v1/media/{media_id}")

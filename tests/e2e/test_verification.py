@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support import Api, fake_jpeg, put, storage_key
+from tests.support import Api, put, small_jpeg, storage_key
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 HTML = b"<!DOCTYPE html><html><body>not a photo</body></html>"
@@ -50,7 +50,7 @@ def test_content_that_is_not_the_declared_type_is_rejected_and_removed(
 
 
 def test_a_declared_checksum_is_bound_into_the_upload_and_checked(api: Api):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data, checksumSha256=_sha256(data)).json()
 
     signed = httpx.URL(session["uploadUrl"]).params["X-Amz-SignedHeaders"].split(";")
@@ -66,7 +66,7 @@ def test_a_declared_checksum_is_bound_into_the_upload_and_checked(api: Api):
     "send_header", [True, False], ids=["with-declared-header", "without-header"]
 )
 def test_bytes_that_do_not_match_the_declared_checksum_are_rejected(api: Api, send_header):
-    declared, sent = fake_jpeg(), fake_jpeg()
+    declared, sent = small_jpeg(), small_jpeg()
     session = api.create_session(declared, checksumSha256=_sha256(declared)).json()
     headers = dict(session["uploadHeaders"])
     if not send_header:
@@ -83,7 +83,7 @@ def test_bytes_that_do_not_match_the_declared_checksum_are_rejected(api: Api, se
 
 
 def test_racing_completes_all_get_the_same_result_and_queue_processing_once(api: Api, mesh):
-    data = fake_jpeg()
+    data = small_jpeg()
     session = api.create_session(data).json()
     put(session, data)
 

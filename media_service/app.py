@@ -1,0 +1,72 @@
+"""How media_service's parts are put together in a process: the servers, the
+workers, the janitor."""
+
+import logging
+import os
+import threading
+from datetime import timedelta
+
+import dramatiq
+
+from media_service import janitor
+from media_service.config import MediaConfig
+from media_service.models import database
+from media_service.processing import Checkpoint, Jobs, Processor, make_broker
+from media_service.storage import Storage
+from mesh.db import open_database
+
+CRASH_EXIT_CODE = 70
+
+log = logging.getLogger("media_service")
+
+
+def open_media_database(config: MediaConfig, connections: int) -> None:
+    database.initialize(open_database(config.database_url, connections))
+
+
+def jobs_for(config: MediaConfig) -> Jobs:
+    processor = Processor(
+        Storage(config.storage), config.processing, _fault_injection(config.processing.fault)
+    )
+    return Jobs(make_broker(config.broker_url), config.queue_name, processor)
+
+
+def janitor_for(config: MediaConfig, jobs: Jobs | None = None) -> janitor.Janitor:
+    """Without `jobs` (a one-off pass), forgotten jobs are queued only on a real broker."""
+    if jobs is None and config.broker_url:
+        jobs = jobs_for(config)
+    if not database.obj:
+        open_media_database(config, connections=2)
+    enqueue = jobs.enqueue_processing if jobs else None
+    return janitor.Janitor(
+        Storage(config.storage),
+        enqueue,
+        timedelta(seconds=config.processing.unattached_ttl_seconds),
+    )
+
+
+def start_workers(
+    config: MediaConfig, jobs: Jobs, threads: int
+) -> tuple[dramatiq.Worker, threading.Event]:
+    """The dramatiq worker and the scheduled janitor; set the event to stop the janitor."""
+    worker = dramatiq.Worker(jobs.broker, worker_threads=threads)
+    worker.start()
+    stop = threading.Event()
+    threading.Thread(
+        target=janitor.run_periodically,
+        args=(janitor_for(config, jobs), config.processing.janitor_interval_seconds, stop),
+        name="janitor",
+        daemon=True,
+    ).start()
+    return worker, stop
+
+
+def _fault_injection(fault: str) -> Checkpoint:
+    """PROCESSING_FAULT (tests only) kills the worker mid-job, as a crash would."""
+
+    def checkpoint(point: str) -> None:
+        if fault == f"crash-after-{point}":
+            log.warning("PROCESSING_FAULT: crashing after %s", point)
+            os._exit(CRASH_EXIT_CODE)
+
+    return checkpoint

@@ -1,0 +1,142 @@
+"""The janitor: what no request is there to do. One pass:
+
+1. stale sessions: PENDING past `expires_at` → EXPIRED;
+2. never posted: media in no post, older than UNATTACHED_TTL → DELETED;
+3. ended media (EXPIRED, REJECTED, ABORTED, DELETED) whose storage is not yet
+   emptied: multipart upload aborted, original and outputs deleted;
+4. forgotten jobs: UPLOADED but never queued (the broker was down at
+   complete), or PROCESSING for over an hour (retries exhausted) → queued.
+
+    python -m media_service.janitor    one pass, counts printed as JSON
+
+The workers also run it every JANITOR_INTERVAL_SECONDS. Every step is
+conditional on the status it read, so passes may overlap each other and live
+requests safely.
+"""
+
+import json
+import logging
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+from media_service.config import MediaConfig
+from media_service.models import Media, Status, database, utcnow
+from media_service.storage import Storage
+from mesh.config import ConfigError
+from mesh.errors import Unavailable
+from mesh.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+ENDED = (Status.EXPIRED, Status.REJECTED, Status.ABORTED, Status.DELETED)
+UNPOSTED = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
+REQUEUE_AFTER = timedelta(minutes=1)
+STUCK_AFTER = timedelta(hours=1)
+BATCH = 500
+
+
+class Janitor:
+    def __init__(
+        self, storage: Storage, enqueue: Callable[[str], None] | None, unattached_ttl: timedelta
+    ) -> None:
+        self._storage = storage
+        self._enqueue = enqueue
+        self._unattached_ttl = unattached_ttl
+
+    def run_pass(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        with database.connection_context():
+            counts["expired"] = self._expire_sessions()
+            counts["deleted_unattached"] = self._delete_unattached()
+            counts["cleaned"] = self._clean_ended()
+            if self._enqueue is not None:
+                counts["queued"] = self._queue_forgotten(self._enqueue)
+        log.info("janitor pass", extra={"fields": dict(counts)})
+        return counts
+
+    def _expire_sessions(self) -> int:
+        now = utcnow()
+        return (
+            Media.update(status=Status.EXPIRED, updated_at=now)
+            .where((Media.status == Status.PENDING) & (Media.expires_at < now))
+            .execute()
+        )
+
+    def _delete_unattached(self) -> int:
+        now = utcnow()
+        # post_id IS NULL in the same statement: an attach that wins the row lock wins.
+        return (
+            Media.update(status=Status.DELETED, updated_at=now)
+            .where(
+                Media.status.in_(UNPOSTED)
+                & Media.post_id.is_null()
+                & (Media.created_at < now - self._unattached_ttl)
+            )
+            .execute()
+        )
+
+    def _clean_ended(self) -> int:
+        ended = (
+            Media.select().where(Media.status.in_(ENDED) & Media.cleaned_at.is_null()).limit(BATCH)
+        )
+        cleaned = 0
+        for media in ended:
+            if media.upload_id:
+                self._storage.abort_multipart(media.storage_key, media.upload_id)
+            self._storage.delete_with_derivatives(media.storage_key)
+            Media.update(cleaned_at=utcnow()).where(Media.id == media.id).execute()
+            cleaned += 1
+        return cleaned
+
+    def _queue_forgotten(self, enqueue: Callable[[str], None]) -> int:
+        now = utcnow()
+        forgotten = (
+            Media.select(Media.id)
+            .where(
+                (
+                    (Media.status == Status.UPLOADED)
+                    & Media.enqueued_at.is_null()
+                    & (Media.updated_at < now - REQUEUE_AFTER)
+                )
+                | ((Media.status == Status.PROCESSING) & (Media.updated_at < now - STUCK_AFTER))
+            )
+            .limit(BATCH)
+        )
+        queued = 0
+        for media in forgotten:
+            enqueue(media.id)
+            Media.update(enqueued_at=utcnow(), updated_at=utcnow()).where(
+                Media.id == media.id
+            ).execute()
+            queued += 1
+        return queued
+
+
+def run_periodically(janitor: Janitor, interval_seconds: float, stop: threading.Event) -> None:
+    """A pass every `interval_seconds` until `stop` is set; an outage skips a pass."""
+    while not stop.wait(interval_seconds):
+        try:
+            janitor.run_pass()
+        except Unavailable as error:
+            log.warning("janitor pass skipped: %s", error)
+        except Exception:
+            log.exception("janitor pass failed")
+
+
+def main() -> None:
+    from media_service.app import janitor_for  # the wiring imports this module
+
+    try:
+        config = MediaConfig.from_env()
+    except ConfigError as error:
+        sys.exit(f"media_service.janitor: {error}")
+    configure_logging("media_service.janitor", config.log_level)
+    counts = janitor_for(config).run_pass()
+    print(json.dumps(dict(counts)))
+
+
+if __name__ == "__main__":
+    main()

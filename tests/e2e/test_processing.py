@@ -1,0 +1,152 @@
+"""Processing by the real dramatiq worker on RabbitMQ, outputs in the S3 server."""
+
+import io
+import sys
+
+import httpx
+from PIL import Image
+
+from gateway import processes
+from gateway.settings import ROOT
+from tests import media_files
+from tests.support import Api, wait_for
+
+MIB = 1024 * 1024
+
+
+def _upload(api: Api, data: bytes, file_type: str, media_type: str = "post-image") -> str:
+    return api.upload(data, file_type, fileSize=len(data), mediaType=media_type, fileName="f")[
+        "mediaId"
+    ]
+
+
+def _settled(api: Api, media_id: str, timeout: float = 60):
+    def done():
+        record = api.media(media_id).json()
+        return record if record["status"] in ("READY", "FAILED") else None
+
+    return wait_for(done, f"media {media_id} to be READY or FAILED", timeout)
+
+
+def _image(url: str) -> Image.Image:
+    reply = httpx.get(url, timeout=30)
+    assert reply.status_code == 200
+    image = Image.open(io.BytesIO(reply.content))
+    image.load()
+    return image
+
+
+def test_a_phone_photo_gets_upright_webp_variants_without_metadata(api: Api):
+    media_id = _upload(api, media_files.phone_photo(), "image/jpeg")
+
+    record = _settled(api, media_id)
+
+    assert record["status"] == "READY", record.get("failureReason")
+    assert (record["width"], record["height"]) == (3000, 4000)  # upright
+    assert len(record["blurhash"]) >= 6
+    variants = {v["name"]: v for v in record["variants"]}
+    assert {n: (v["width"], v["height"]) for n, v in variants.items()} == {
+        "thumb": (240, 320),
+        "large": (810, 1080),
+    }
+    for variant in variants.values():
+        assert variant["contentType"] == "image/webp"
+        image = _image(variant["url"])
+        assert image.format == "WEBP"
+        assert (image.width, image.height) == (variant["width"], variant["height"])
+        assert not image.getexif(), "EXIF (GPS above all) must be stripped"
+        assert not {"exif", "xmp", "icc_profile"} & set(image.info)
+        top, bottom = (
+            image.convert("RGB").getpixel((image.width // 2, 5)),
+            image.convert("RGB").getpixel((image.width // 2, image.height - 5)),
+        )
+        assert top[0] > top[2] and bottom[2] > bottom[0], "red on top, blue below: turned upright"
+
+
+def test_a_small_image_is_never_upscaled(api: Api):
+    media_id = _upload(api, media_files.animated_gif(), "image/gif")
+
+    record = _settled(api, media_id)
+
+    assert record["status"] == "READY", record.get("failureReason")
+    assert {(v["width"], v["height"]) for v in record["variants"]} == {(100, 60)}
+    assert (
+        _image(record["variants"][0]["url"]).convert("RGB").getpixel((50, 30))[1] > 150
+    )  # the first (green) frame
+
+
+def test_a_heic_photo_is_processed(api: Api):
+    media_id = _upload(api, media_files.heic_photo(), "image/heic")
+
+    record = _settled(api, media_id)
+
+    assert record["status"] == "READY", record.get("failureReason")
+    assert (record["width"], record["height"]) == (640, 480)
+
+
+def test_a_short_video_gets_duration_size_and_a_poster(api: Api, tmp_path):
+    media_id = _upload(api, media_files.short_video(tmp_path), "video/mp4", "post-video")
+
+    record = _settled(api, media_id)
+
+    assert record["status"] == "READY", record.get("failureReason")
+    assert abs(int(record["durationMs"]) - 2000) <= 100
+    assert (record["width"], record["height"]) == (320, 240)
+    poster = _image(record["posterUrl"])
+    assert (poster.format, poster.size) == ("WEBP", (320, 240))
+    assert [v["name"] for v in record["variants"]] == ["poster"]
+
+
+def test_a_truncated_jpeg_fails_with_a_reason(api: Api):
+    media_id = _upload(api, media_files.truncated_jpeg(), "image/jpeg")
+
+    record = _settled(api, media_id, timeout=20)
+
+    assert record["status"] == "FAILED"
+    assert record["failureReason"].startswith("the image cannot be decoded: ")
+    assert "truncated" in record["failureReason"]
+
+
+def test_a_decompression_bomb_fails_before_its_pixels_are_decoded(api: Api):
+    media_id = _upload(api, media_files.decompression_bomb(), "image/png")
+
+    record = _settled(api, media_id, timeout=20)
+
+    assert record["status"] == "FAILED"
+    assert (
+        record["failureReason"]
+        == "the image is 40000x40000 pixels, over the limit of 100000000 pixels"
+    )
+
+
+def test_a_video_ffprobe_cannot_read_fails_with_its_reason(api: Api):
+    data = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00" + b"\x00" * 4000
+
+    record = _settled(api, _upload(api, data, "video/mp4", "post-video"), timeout=20)
+
+    assert record["status"] == "FAILED"
+    assert record["failureReason"].startswith("ffprobe cannot read the file: ")
+
+
+def test_a_worker_killed_mid_job_leaves_the_job_to_the_next_worker(api: Api, mesh, tmp_path):
+    mesh.stop_component("worker")
+    env = {**mesh.service_env(), "PROCESSING_FAULT": "crash-after-claimed"}
+    doomed = processes.start(
+        "doomed-worker", [sys.executable, "-m", "media_service.worker"], env, ROOT, tmp_path
+    )
+    try:
+        media_id = _upload(api, media_files.phone_photo(800, 600), "image/jpeg")
+
+        # the worker takes the job and dies in the middle of it
+        wait_for(
+            lambda: doomed.process.poll() is not None, "the doomed worker to crash", timeout=60
+        )
+        assert doomed.process.returncode == 70
+        assert api.media(media_id).json()["status"] == "PROCESSING"
+    finally:
+        processes.stop(doomed)
+        mesh.start_worker()
+
+    record = _settled(api, media_id)
+    assert record["status"] == "READY", record.get("failureReason")
+    assert (record["width"], record["height"]) == (600, 800)
