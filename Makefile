@@ -20,6 +20,9 @@ test: $(STUBS)
 token: $(INSTALLED)
 	@$(PY) -m gateway token $(TOKEN_USER)
 
+bench: $(STUBS)
+	$(PY) -m bench
+
 protos: $(INSTALLED)
 	$(PY) protos/generate.py
 	@touch $(STUBS)
@@ -27,7 +30,7 @@ protos: $(INSTALLED)
 check: $(STUBS)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy mesh media_service post_service gateway
+	$(VENV)/bin/mypy mesh media_service post_service gateway bench
 	$(PY) -m pytest
 
 install: $(INSTALLED)

@@ -1,0 +1,7 @@
+"""python -m bench: every benchmark, one table each."""
+
+from bench import processing, sessions
+
+if __name__ == "__main__":
+    processing.main()
+    sessions.main()
