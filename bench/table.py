@@ -7,9 +7,9 @@ def summarize(samples_ms: list[float]) -> dict[str, str]:
     ordered = sorted(samples_ms)
     return {
         "runs": str(len(ordered)),
-        "median ms": f"{statistics.median(ordered):.1f}",
-        "min ms": f"{ordered[0]:.1f}",
-        "max ms": f"{ordered[-1]:.1f}",
+        "median ms": f"{statistics.median(ordered):.2f}",
+        "min ms": f"{ordered[0]:.2f}",
+        "max ms": f"{ordered[-1]:.2f}",
     }
 
 

@@ -25,6 +25,7 @@ def media_message(media: Media) -> media_pb2.Media:
         width=media.width or 0,
         height=media.height or 0,
         duration_ms=media.duration_ms or 0,
+        codec=media.codec or "",
         poster_url=media.poster_url or "",
         blurhash=media.blurhash or "",
         variants=[media_pb2.Variant(**v) for v in json.loads(media.variants or "[]")],

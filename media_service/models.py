@@ -54,6 +54,7 @@ class Media(Model):
     width = IntegerField(null=True)
     height = IntegerField(null=True)
     duration_ms = BigIntegerField(null=True)
+    codec = CharField(max_length=32, null=True)  # videos: ffprobe's codec_name
     poster_url = TextField(null=True)
     blurhash = CharField(max_length=128, null=True)
     variants = TextField(default="[]")  # JSON list of {name, width, height, content_type, url}

@@ -132,9 +132,10 @@ class Processor:
                 "width": video.width,
                 "height": video.height,
                 "duration_ms": video.duration_ms,
+                "codec": video.codec,
+                "poster_url": self._storage.public_url(_output_key(media, video.poster)),
             }
             variants = [video.poster]
-            fields["poster_url"] = self._storage.public_url(_output_key(media, video.poster))
         stored = [self._store(media, variant) for variant in variants]
         return {**fields, "variants": json.dumps(stored), "kind": kind}
 

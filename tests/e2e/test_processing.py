@@ -92,6 +92,7 @@ def test_a_short_video_gets_duration_size_and_a_poster(api: Api, tmp_path):
     assert record["status"] == "READY", record.get("failureReason")
     assert abs(int(record["durationMs"]) - 2000) <= 100
     assert (record["width"], record["height"]) == (320, 240)
+    assert record["codec"] == "h264"
     poster = _image(record["posterUrl"])
     assert (poster.format, poster.size) == ("WEBP", (320, 240))
     assert [v["name"] for v in record["variants"]] == ["poster"]
@@ -150,3 +151,51 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_the_next_worker(api: Api, mes
     record = _settled(api, media_id)
     assert record["status"] == "READY", record.get("failureReason")
     assert (record["width"], record["height"]) == (600, 800)
+
+
+def test_a_worker_on_redis_processes_jobs_too(api: Api, mesh, settings, tmp_path):
+    import uuid
+
+    import psycopg2
+    import redis
+
+    from media_service.app import jobs_for
+    from media_service.config import MediaConfig
+
+    media_id = _upload(api, media_files.phone_photo(320, 200), "image/jpeg")
+    assert _settled(api, media_id)["status"] == "READY"
+    with psycopg2.connect(settings.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE media SET status = 'UPLOADED', width = NULL WHERE id = %s", (media_id,)
+        )
+    queue = f"media-processing-redis-{uuid.uuid4().hex[:8]}"
+    env = {**mesh.service_env(), "BROKER_URL": REDIS_URL, "PROCESSING_QUEUE": queue}
+    worker = processes.start(
+        "redis-worker", [sys.executable, "-m", "media_service.worker"], env, ROOT, tmp_path
+    )
+    try:
+        # Given a job queued on Redis
+        jobs_for(MediaConfig.from_env(env)).enqueue_processing(media_id)
+
+        # Then the Redis worker does it
+        record = _settled_again(api, media_id)
+        assert (record["width"], record["height"]) == (200, 320)  # upright
+    finally:
+        processes.stop(worker)
+        redis.Redis.from_url(REDIS_URL).delete(
+            *[
+                f"dramatiq:{queue}{s}"
+                for s in ("", ".DQ", ".XQ", ".msgs", ".DQ.msgs", ".XQ.msgs", ".acks")
+            ]
+        )
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _settled_again(api: Api, media_id: str):
+    def ready():
+        record = api.media(media_id).json()
+        return record if record["status"] == "READY" and record.get("width") else None
+
+    return wait_for(ready, "the Redis worker to finish the job", 60)
