@@ -17,6 +17,7 @@ from gateway import devkeys, envoy_config, processes, storage_setup
 from gateway.settings import ROOT, Settings, inherited_environment
 
 START_TIMEOUT_SECONDS = 60
+WORKER_READY = '"message": "worker ready"'  # the line media_service.worker logs when up
 
 
 class LocalMesh:
@@ -91,7 +92,17 @@ class LocalMesh:
         )
 
     def start_worker(self) -> None:
-        self._start("worker", [sys.executable, "-m", "media_service.worker"])
+        log_path = self._log_dir / "worker.log" if self._log_dir else None
+        offset = log_path.stat().st_size if log_path and log_path.exists() else 0
+        child = self._start("worker", [sys.executable, "-m", "media_service.worker"])
+        if log_path is not None:  # the worker has no port: its log says when it is up
+
+            def ready() -> bool:
+                with log_path.open("rb") as log:
+                    log.seek(offset)
+                    return WORKER_READY.encode() in log.read()
+
+            processes.wait_until(ready, "the worker", START_TIMEOUT_SECONDS, child)
 
     def start_envoy(self) -> None:
         config = envoy_config.write(self.settings)

@@ -1,8 +1,6 @@
 """How media_service's parts are put together in a process: the servers, the
 workers, the janitor."""
 
-import logging
-import os
 import threading
 from datetime import timedelta
 
@@ -11,13 +9,10 @@ import dramatiq
 from media_service import janitor
 from media_service.config import MediaConfig
 from media_service.models import database
-from media_service.processing import Checkpoint, Jobs, Processor, make_broker
+from media_service.processing import Jobs, Processor, make_broker
 from media_service.storage import Storage
 from mesh.db import open_database
-
-CRASH_EXIT_CODE = 70
-
-log = logging.getLogger("media_service")
+from mesh.faults import crash_at
 
 
 def open_media_database(config: MediaConfig, connections: int) -> None:
@@ -26,7 +21,7 @@ def open_media_database(config: MediaConfig, connections: int) -> None:
 
 def jobs_for(config: MediaConfig) -> Jobs:
     processor = Processor(
-        Storage(config.storage), config.processing, _fault_injection(config.processing.fault)
+        Storage(config.storage), config.processing, crash_at(config.processing.fault)
     )
     return Jobs(make_broker(config.broker_url), config.queue_name, processor)
 
@@ -59,14 +54,3 @@ def start_workers(
         daemon=True,
     ).start()
     return worker, stop
-
-
-def _fault_injection(fault: str) -> Checkpoint:
-    """PROCESSING_FAULT (tests only) kills the worker mid-job, as a crash would."""
-
-    def checkpoint(point: str) -> None:
-        if fault == f"crash-after-{point}":
-            log.warning("PROCESSING_FAULT: crashing after %s", point)
-            os._exit(CRASH_EXIT_CODE)
-
-    return checkpoint

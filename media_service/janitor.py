@@ -16,7 +16,6 @@ requests safely.
 
 import json
 import logging
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -25,9 +24,8 @@ from datetime import timedelta
 from media_service.config import MediaConfig
 from media_service.models import Media, Status, database, utcnow
 from media_service.storage import Storage
-from mesh.config import ConfigError
 from mesh.errors import Unavailable
-from mesh.logs import configure_logging
+from mesh.service import configured
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +127,7 @@ def run_periodically(janitor: Janitor, interval_seconds: float, stop: threading.
 def main() -> None:
     from media_service.app import janitor_for  # the wiring imports this module
 
-    try:
-        config = MediaConfig.from_env()
-    except ConfigError as error:
-        sys.exit(f"media_service.janitor: {error}")
-    configure_logging("media_service.janitor", config.log_level)
+    config = configured("media_service.janitor", MediaConfig.from_env)
     counts = janitor_for(config).run_pass()
     print(json.dumps(dict(counts)))
 

@@ -16,7 +16,6 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,14 @@ from media_service.models import Media, Status, database, utcnow
 from media_service.storage import OriginalChanged, Storage, derived_prefix
 from media_service.videos import process_video
 from mesh.errors import Unavailable
+from mesh.faults import Checkpoint
 
 log = logging.getLogger(__name__)
 
 TRANSIENT = (Unavailable, OperationalError, InterfaceError)
 MAX_RETRIES = 10
 
-# Called with "claimed" when a job has taken its media (fault injection in tests).
-Checkpoint = Callable[[str], None]
+# Called with "claimed" when a job has taken its media (see mesh.faults).
 
 
 def make_broker(broker_url: str | None) -> dramatiq.Broker:

@@ -35,6 +35,17 @@ class ServiceConfig(Protocol):
 C = TypeVar("C", bound=ServiceConfig)
 
 
+def configured(name: str, load_config: Callable[[], C]) -> C:
+    """The process's config, with logging set up; or exit with one line naming
+    the bad setting. Every entry point of a service starts here."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        sys.exit(f"{name}: {error}")
+    configure_logging(name, config.log_level)
+    return config
+
+
 def standard_middleware(
     auth: AuthConfig, database: AnyDatabase, internal: Sequence[str] = ()
 ) -> list[middleware.Middleware]:
@@ -58,11 +69,7 @@ def run_service(
 ) -> None:
     """Exit with one line on a bad setting; else migrate, then serve until SIGTERM.
     `background(config)` gives a task run once per service (see `serve`)."""
-    try:
-        config = load_config()
-    except ConfigError as error:
-        sys.exit(f"{name}: {error}")
-    configure_logging(name, config.log_level)
+    config = configured(name, load_config)
     database.initialize(open_database(config.database_url, max_connections=1))
     package, table = migrations
     migrate(database, package, table)

@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +46,7 @@ from mesh.errors import (
     PermissionDenied,
     Unavailable,
 )
+from mesh.faults import Checkpoint
 from post_service.models import Post, PostStatus, database, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ MAX_CONTENT_CHARS = 5000
 MAX_MEDIA = 10
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
-# Called with "recorded" and "attached" as the saga passes those points.
-Checkpoint = Callable[[str], None]
+# Called with "recorded" and "attached" as the saga passes them (see mesh.faults).
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,14 @@ that overlaps a live request, or another pass, does no harm.
 
 import json
 import logging
-import sys
 import threading
 from collections import Counter
 from datetime import timedelta
 
 from mesh.auth import Caller
-from mesh.config import ConfigError
 from mesh.db import open_database
 from mesh.errors import MeshError, Unavailable
-from mesh.logs import configure_logging
+from mesh.service import configured
 from post_service.app import posts_for
 from post_service.config import PostConfig
 from post_service.models import Post, PostStatus, database, utcnow
@@ -82,11 +80,7 @@ def run_periodically(
 
 
 def main() -> None:
-    try:
-        config = PostConfig.from_env()
-    except ConfigError as error:
-        sys.exit(f"post_service.reconciler: {error}")
-    configure_logging("post_service.reconciler", config.log_level)
+    config = configured("post_service.reconciler", PostConfig.from_env)
     database.initialize(open_database(config.database_url, max_connections=2))
     outcomes = reconcile(posts_for(config), timedelta(seconds=config.reconcile_after_seconds))
     print(json.dumps(dict(outcomes)))
