@@ -3,7 +3,9 @@
 1. stale sessions: PENDING past `expires_at` → EXPIRED;
 2. never posted: media in no post, older than UNATTACHED_TTL → DELETED;
 3. ended media (EXPIRED, REJECTED, ABORTED, DELETED) whose storage is not yet
-   emptied: multipart upload aborted, original and outputs deleted;
+   emptied: multipart upload aborted, original and outputs deleted. The
+   request that ended it removed what was there then; this pass waits until
+   no presigned URL of it can still be used, so a late PUT is removed too;
 4. forgotten jobs: UPLOADED but never queued (the broker was down at
    complete), or PROCESSING for over an hour (retries exhausted) → queued.
 
@@ -78,7 +80,13 @@ class Janitor:
 
     def _clean_ended(self) -> int:
         ended = (
-            Media.select().where(Media.status.in_(ENDED) & Media.cleaned_at.is_null()).limit(BATCH)
+            Media.select()
+            .where(
+                Media.status.in_(ENDED)
+                & Media.cleaned_at.is_null()
+                & (Media.urls_expire_at.is_null() | (Media.urls_expire_at < utcnow()))
+            )
+            .limit(BATCH)
         )
         cleaned = 0
         for media in ended:

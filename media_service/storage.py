@@ -76,6 +76,10 @@ class Storage:
     def bucket(self) -> str:
         return self._config.bucket
 
+    @property
+    def url_lifetime_seconds(self) -> int:
+        return self._config.presign_ttl_seconds
+
     def presign_put(
         self, key: str, content_type: str, size: int, checksum_sha256: str | None = None
     ) -> PresignedUpload:

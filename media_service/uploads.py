@@ -90,6 +90,9 @@ class Uploads:
         if stored is None:
             raise FailedPrecondition(f"the multipart upload of media {media_id} is no longer open")
         urls, next_marker = self._sign_missing(media, {p.number for p in stored}, after)
+        if urls:
+            fresh_until = utcnow() + timedelta(seconds=self._storage.url_lifetime_seconds)
+            Media.update(urls_expire_at=fresh_until).where(Media.id == media.id).execute()
         return PartsListing(
             media=media, stored=stored, missing=urls, next_part_number_marker=next_marker
         )
@@ -195,6 +198,7 @@ class Uploads:
                 checksum_sha256=declaration.checksum_sha256 or None,
                 storage_key=key,
                 expires_at=now + timedelta(seconds=ttl_seconds),
+                urls_expire_at=now + timedelta(seconds=self._storage.url_lifetime_seconds),
                 created_at=now,
                 updated_at=now,
                 **multipart,

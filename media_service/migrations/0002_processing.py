@@ -1,5 +1,5 @@
-"""What processing and cleaning record: the video codec, and when the media's
-storage was emptied after it ended."""
+"""What processing and cleaning record: the video codec, until when presigned
+URLs of the media may still be used, and when its storage was emptied."""
 
 from peewee import CharField, Database, DateTimeField
 from playhouse.migrate import SchemaMigrator, migrate
@@ -9,10 +9,15 @@ def up(db: Database) -> None:
     migrator = SchemaMigrator.from_database(db)
     migrate(
         migrator.add_column("media", "codec", CharField(max_length=32, null=True)),
+        migrator.add_column("media", "urls_expire_at", DateTimeField(null=True)),
         migrator.add_column("media", "cleaned_at", DateTimeField(null=True)),
     )
 
 
 def down(db: Database) -> None:
     migrator = SchemaMigrator.from_database(db)
-    migrate(migrator.drop_column("media", "cleaned_at"), migrator.drop_column("media", "codec"))
+    migrate(
+        migrator.drop_column("media", "cleaned_at"),
+        migrator.drop_column("media", "urls_expire_at"),
+        migrator.drop_column("media", "codec"),
+    )

@@ -46,6 +46,7 @@ def test_a_stale_multipart_session_expires_and_its_upload_is_aborted(api: Api, m
     ).json()
     put_part(session["parts"][2]["uploadUrl"], b"\x00" * MIB)
     _age(settings, session["mediaId"], "expires_at", "25 hours")
+    _age(settings, session["mediaId"], "urls_expire_at", "25 hours")
 
     counts = _run_janitor(mesh)
 
@@ -63,6 +64,9 @@ def test_an_object_that_arrives_after_abort_is_removed(api: Api, mesh, settings,
     put(session, data)
     key = storage_key(session, settings.s3_bucket)
     assert _objects(s3, settings, key) == [key]
+    _run_janitor(mesh)
+    assert _objects(s3, settings, key) == [key], "cleaned only once no URL of it can be used"
+    _age(settings, session["mediaId"], "urls_expire_at", "16 minutes")
 
     _run_janitor(mesh)
 
@@ -78,6 +82,7 @@ def test_media_never_posted_are_deleted_after_the_ttl_with_their_outputs(
     assert api.create_post("kept", [posted["mediaId"]]).status_code == 200
     for media_id in (media["mediaId"], posted["mediaId"]):
         _age(settings, media_id, "created_at", "25 hours")
+        _age(settings, media_id, "urls_expire_at", "25 hours")
     key = media["cdnUrl"].split(f"/{settings.s3_bucket}/", 1)[1]
     assert len(_objects(s3, settings, key.rsplit(".", 1)[0])) == 3  # original, thumb, large
 
