@@ -29,6 +29,7 @@ READ_METHODS = [
 ]
 # The largest real REST body is a complete-multipart of 10,000 parts (~0.6 MB).
 MAX_REST_BODY_BYTES = 1024 * 1024
+MAX_DOWNSTREAM_CONNECTIONS = 10_000
 # HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body.
 LOCAL_REPLY_CODES = [
     (400, 3),
@@ -60,6 +61,7 @@ def render(settings: Settings) -> str:
         read_methods=READ_METHODS,
         internal_headers=INTERNAL_HEADERS,
         max_rest_body_bytes=MAX_REST_BODY_BYTES,
+        max_connections=MAX_DOWNSTREAM_CONNECTIONS,
         cors_origins=settings.cors_origins,
         internal_methods=INTERNAL_METHODS,
         local_reply_codes=LOCAL_REPLY_CODES,
