@@ -7,7 +7,7 @@ import pytest
 
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, small_jpeg
+from tests.support import Api, posts_of, small_jpeg
 
 
 def test_a_post_links_the_callers_media_and_shows_it(api: Api, user: str):
@@ -27,7 +27,9 @@ def test_a_post_links_the_callers_media_and_shows_it(api: Api, user: str):
     assert shown["media"][0]["cdnUrl"] == api.media(media_id).json()["cdnUrl"]
 
 
-def test_another_users_media_cannot_be_posted_and_nothing_is_linked(api: Api, other_api: Api):
+def test_another_users_media_cannot_be_posted_and_nothing_is_linked(
+    api: Api, other_api: Api, settings, user
+):
     foreign = other_api.upload(small_jpeg())["mediaId"]
     own = api.upload(small_jpeg())["mediaId"]
 
@@ -37,9 +39,10 @@ def test_another_users_media_cannot_be_posted_and_nothing_is_linked(api: Api, ot
     assert reply.json()["message"] == f"media {foreign} not found"
     assert "postId" not in api.media(own).json()
     assert "postId" not in other_api.media(foreign).json()
+    assert posts_of(settings.database_url, user) == []
 
 
-def test_pending_media_cannot_be_posted(api: Api):
+def test_pending_media_cannot_be_posted(api: Api, settings, user):
     pending = api.create_session(small_jpeg()).json()["mediaId"]
 
     reply = api.create_post("too early", [pending])
@@ -48,6 +51,7 @@ def test_pending_media_cannot_be_posted(api: Api):
     assert reply.json()["message"] == (
         f"media {pending} is PENDING; only UPLOADED, PROCESSING or READY media can be attached"
     )
+    assert posts_of(settings.database_url, user) == []
 
 
 def test_a_media_already_in_a_post_cannot_be_posted_again(api: Api):
@@ -79,20 +83,21 @@ def test_the_feed_lists_published_posts_newest_first(api: Api):
         ("many", 11, "a post can have at most 10 media, got 11"),
     ],
 )
-def test_a_bad_post_is_refused(api: Api, content, media_count, message):
+def test_a_bad_post_is_refused(api: Api, settings, user, content, media_count, message):
     media_ids = [f"m{i}" for i in range(media_count)]
 
     reply = api.create_post(content, media_ids)
 
     assert reply.status_code == 400
     assert reply.json()["message"] == message
+    assert posts_of(settings.database_url, user) == []
 
 
 def test_a_post_of_exactly_5000_characters_is_accepted(api: Api):
     assert api.create_post("x" * 5000, []).status_code == 200
 
 
-def test_duplicate_media_are_refused(api: Api):
+def test_duplicate_media_are_refused(api: Api, settings, user):
     media_id = api.upload(small_jpeg())["mediaId"]
 
     reply = api.create_post("twice", [media_id, media_id])
@@ -100,6 +105,7 @@ def test_duplicate_media_are_refused(api: Api):
     assert reply.status_code == 400
     assert reply.json()["message"] == f"mediaIds lists {media_id} more than once"
     assert "postId" not in api.media(media_id).json()
+    assert posts_of(settings.database_url, user) == []
 
 
 def test_an_unknown_media_is_not_found_and_the_others_stay_free(api: Api):

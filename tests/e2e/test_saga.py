@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
-import psycopg2
 import pytest
 
 from gateway import processes
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, free_port, small_jpeg, wait_for
+from tests.support import Api, free_port, posts_of, small_jpeg, wait_for
 
 
 @contextmanager
@@ -61,13 +60,6 @@ def _create_post_and_crash(address: str, token: str, media_ids: list[str]) -> No
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def _posts_of(settings, author: str) -> list[tuple[str, str]]:
-    """(id, status) of the author's posts, read from post_service's table."""
-    with psycopg2.connect(settings.database_url) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT id, status FROM posts WHERE author_id = %s", (author,))
-        return cursor.fetchall()
-
-
 def test_a_crash_after_attach_is_finished_by_the_reconciler(
     api: Api, user, settings, mesh, tmp_path
 ):
@@ -92,12 +84,12 @@ def test_a_crash_before_attach_is_undone_when_the_media_cannot_be_attached(
 
     with crashing_post_service(mesh, "crash-after-recorded", tmp_path) as address:
         _create_post_and_crash(address, token_for(settings, user), [media_id])
-    stranded = [p for p, status in _posts_of(settings, user) if status == "PENDING"]
+    stranded = [p for p, status in posts_of(settings.database_url, user) if status == "PENDING"]
     assert len(stranded) == 1
 
     # the reconciler's attach is refused (the media is taken), so it deletes the post
     wait_for(
-        lambda: [p for p, _ in _posts_of(settings, user)] == [winner],
+        lambda: [p for p, _ in posts_of(settings.database_url, user)] == [winner],
         "the reconciler to delete the stranded post",
     )
     assert api.media(media_id).json()["postId"] == winner
