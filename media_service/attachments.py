@@ -5,7 +5,7 @@ the update run in one transaction holding row locks, so of two posts racing
 for a media exactly one gets it.
 """
 
-from media_service.models import Media, Status, database
+from media_service.models import Media, Status, database, utcnow
 from mesh.db import locked, write_transaction
 from mesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
@@ -23,7 +23,9 @@ def attach(user_id: str, post_id: str, media_ids: list[str]) -> list[Media]:
         rows = {m.id: m for m in locked(query, database)}
         for media_id in media_ids:
             _check_attachable(rows.get(media_id), media_id, user_id, post_id)
-        Media.update(post_id=post_id).where(Media.id.in_(media_ids)).execute()
+        Media.update(post_id=post_id, unattached_since=None).where(
+            Media.id.in_(media_ids)
+        ).execute()
     return list(Media.select().where(Media.id.in_(media_ids)))
 
 
@@ -34,7 +36,7 @@ def detach(user_id: str, post_id: str) -> list[str]:
             (Media.post_id == post_id) & (Media.owner_id == user_id)
         )
         ids = [m.id for m in locked(query, database)]
-        Media.update(post_id=None).where(Media.id.in_(ids)).execute()
+        Media.update(post_id=None, unattached_since=utcnow()).where(Media.id.in_(ids)).execute()
     return ids
 
 

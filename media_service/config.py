@@ -23,7 +23,6 @@ class StorageConfig:
 
 @dataclass(frozen=True)
 class UploadPolicy:
-    single_ttl_seconds: int  # a single PUT session lives as long as its URL
     multipart_ttl_seconds: int  # part URLs last PRESIGN_TTL_SECONDS; resume renews them
     max_pending_per_user: int
 
@@ -71,7 +70,6 @@ class MediaConfig:
                 presign_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
             ),
             uploads=UploadPolicy(
-                single_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
                 multipart_ttl_seconds=env.integer(
                     "MULTIPART_SESSION_TTL_SECONDS", 86_400, minimum=1
                 ),

@@ -1,7 +1,8 @@
 """The janitor: what no request is there to do. One pass:
 
 1. stale sessions: PENDING past `expires_at` → EXPIRED;
-2. never posted: media in no post, older than UNATTACHED_TTL → DELETED;
+2. unposted: media in no post for UNATTACHED_TTL since they were uploaded
+   (or detached from a deleted post) → DELETED;
 3. ended media (EXPIRED, REJECTED, ABORTED, DELETED) whose storage is not yet
    emptied: multipart upload aborted, original and outputs deleted. The
    request that ended it removed what was there then; this pass waits until
@@ -73,7 +74,7 @@ class Janitor:
             .where(
                 Media.status.in_(UNPOSTED)
                 & Media.post_id.is_null()
-                & (Media.created_at < now - self._unattached_ttl)
+                & (Media.unattached_since < now - self._unattached_ttl)
             )
             .execute()
         )
@@ -90,9 +91,7 @@ class Janitor:
         )
         cleaned = 0
         for media in ended:
-            if media.upload_id:
-                self._storage.abort_multipart(media.storage_key, media.upload_id)
-            self._storage.delete_with_derivatives(media.storage_key)
+            self._storage.remove(media.storage_key, media.upload_id)
             Media.update(cleaned_at=utcnow()).where(Media.id == media.id).execute()
             cleaned += 1
         return cleaned

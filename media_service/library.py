@@ -35,8 +35,6 @@ def delete(storage: Storage, user_id: str, media_id: str) -> Media:
         Media.update(status=Status.DELETED, updated_at=utcnow()).where(
             Media.id == media.id
         ).execute()
-    if media.upload_id and media.status == Status.PENDING:
-        storage.abort_multipart(media.storage_key, media.upload_id)
-    storage.delete_with_derivatives(media.storage_key)
-    Media.update(cleaned_at=utcnow()).where(Media.id == media.id).execute()
+    # The janitor removes it all again once no presigned URL of it can be used.
+    storage.remove(media.storage_key, media.upload_id if media.status == Status.PENDING else None)
     return Media.get_by_id(media.id)

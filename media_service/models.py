@@ -61,6 +61,7 @@ class Media(Model):
     failure_reason = TextField(null=True)
     expires_at = DateTimeField()
     enqueued_at = DateTimeField(null=True)
+    unattached_since = DateTimeField(null=True)  # uploaded or detached, in no post since
     urls_expire_at = DateTimeField(null=True)  # the last presigned URL signed dies then
     cleaned_at = DateTimeField(null=True)  # storage emptied after the media ended
     created_at = DateTimeField(default=utcnow)

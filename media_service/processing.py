@@ -101,7 +101,10 @@ class Processor:
                 log.exception("processing error", extra={"fields": {"media_id": media_id}})
                 self._fail(media, f"processing error: {type(error).__name__}: {error}")
                 return
-        _finish(media, Status.READY, **fields)
+        if not _finish(media, Status.READY, **fields):
+            # Ended while we worked (deleted, say): what we wrote would be orphaned.
+            self._storage.delete_derivatives(media.storage_key)
+            return
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         log.info(
             "processed",
@@ -164,11 +167,15 @@ def _claim(media_id: str) -> Media | None:
     return Media.get_by_id(media_id) if claimed else None
 
 
-def _finish(media: Media, status: str, **fields: Any) -> None:
+def _finish(media: Media, status: str, **fields: Any) -> bool:
+    """PROCESSING → `status`; False if the media is no longer PROCESSING."""
     fields.pop("kind", None)
-    Media.update(status=status, updated_at=utcnow(), **fields).where(
-        (Media.id == media.id) & (Media.status == Status.PROCESSING)
-    ).execute()
+    updated = (
+        Media.update(status=status, updated_at=utcnow(), **fields)
+        .where((Media.id == media.id) & (Media.status == Status.PROCESSING))
+        .execute()
+    )
+    return updated == 1
 
 
 def _retry_transient(retries: int, exception: BaseException) -> bool:

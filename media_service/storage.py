@@ -6,6 +6,7 @@ translated here into `Unavailable`; nothing else in the service imports boto.
 
 import base64
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from media_service.config import StorageConfig
 from mesh.errors import Unavailable
 
+log = logging.getLogger(__name__)
+
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+_CHANGED_CODES = {"PreconditionFailed", "412"}
+_MISCONFIGURED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "NoSuchBucket",
+    "AllAccessDisabled",
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +77,10 @@ class Storage:
             config=Config(
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
-                connect_timeout=3,
-                read_timeout=10,
-                retries={"max_attempts": 3, "mode": "standard"},
+                # Two tries of at most 2 + 5 s stay inside the gateway's 15 s.
+                connect_timeout=2,
+                read_timeout=5,
+                retries={"max_attempts": 2, "mode": "standard"},
             ),
         )
 
@@ -120,7 +132,7 @@ class Storage:
 
     def read_head(self, key: str, etag: str, length: int) -> bytes:
         """The first `length` bytes of exactly the version with `etag`."""
-        with _outage_is_unavailable():
+        with _outage_is_unavailable(), _pinned():
             reply = self._client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}", IfMatch=etag
             )
@@ -129,7 +141,7 @@ class Storage:
     def sha256_base64(self, key: str, etag: str) -> str:
         """SHA-256 of exactly the version with `etag`, streamed (for small objects)."""
         digest = hashlib.sha256()
-        with _outage_is_unavailable():
+        with _outage_is_unavailable(), _pinned():
             body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
             for chunk in body.iter_chunks(chunk_size=256 * 1024):
                 digest.update(chunk)
@@ -138,18 +150,11 @@ class Storage:
     def download(self, key: str, etag: str, path: Path) -> None:
         """Stream exactly the version with `etag` into `path` (never all in memory).
         OriginalChanged if the object is another version now, or gone."""
-        try:
-            with _outage_is_unavailable():
-                body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
-                with path.open("wb") as file:
-                    for chunk in body.iter_chunks(chunk_size=1024 * 1024):
-                        file.write(chunk)
-        except ClientError as error:
-            if _error_code(error) in {"PreconditionFailed", "412", *_NOT_FOUND_CODES}:
-                raise OriginalChanged(
-                    f"the original is not the verified version ({_error_code(error)})"
-                ) from error
-            raise
+        with _outage_is_unavailable(), _pinned():
+            body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+            with path.open("wb") as file:
+                for chunk in body.iter_chunks(chunk_size=1024 * 1024):
+                    file.write(chunk)
 
     def upload_file(self, key: str, path: Path, content_type: str) -> None:
         with _outage_is_unavailable(), path.open("rb") as file:
@@ -157,8 +162,16 @@ class Storage:
                 Bucket=self.bucket, Key=key, Body=file, ContentType=content_type
             )
 
-    def delete_with_derivatives(self, key: str) -> None:
-        """The original and everything written beside it under `derived_prefix(key)`."""
+    def remove(self, key: str, upload_id: str | None = None) -> None:
+        """Everything of one media: its open multipart upload, the original, and
+        all that was written beside it. Idempotent."""
+        if upload_id:
+            self.abort_multipart(key, upload_id)
+        self.delete_derivatives(key)
+        self.delete(key)
+
+    def delete_derivatives(self, key: str) -> None:
+        """What processing wrote beside the original, under `derived_prefix(key)`."""
         with _outage_is_unavailable():
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=derived_prefix(key)
@@ -169,7 +182,6 @@ class Storage:
                     self._client.delete_objects(
                         Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
                     )
-        self.delete(key)
 
     def create_multipart(self, key: str, content_type: str) -> str:
         with _outage_is_unavailable():
@@ -254,6 +266,19 @@ def _error_code(error: ClientError) -> str:
 
 
 @contextmanager
+def _pinned() -> Iterator[None]:
+    """A read pinned to an ETag finds another version, or none: OriginalChanged."""
+    try:
+        yield
+    except ClientError as error:
+        if _error_code(error) in _CHANGED_CODES | _NOT_FOUND_CODES:
+            raise OriginalChanged(
+                f"the original is not the verified version ({_error_code(error)})"
+            ) from error
+        raise
+
+
+@contextmanager
 def _outage_is_unavailable() -> Iterator[None]:
     try:
         yield
@@ -263,4 +288,9 @@ def _outage_is_unavailable() -> Iterator[None]:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
             raise Unavailable(f"object storage is unavailable: HTTP {status}") from error
+        if _error_code(error) in _MISCONFIGURED:
+            # Our credentials or bucket are wrong: no client can fix that, and it is
+            # not their error. Operators see it in the log; callers get 503.
+            log.error("object storage refuses us: %s", _error_code(error))
+            raise Unavailable(f"object storage is unavailable: {_error_code(error)}") from error
         raise

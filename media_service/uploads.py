@@ -30,12 +30,13 @@ from media_service.multipart import (
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.validation import Declaration, validate
 from mesh.db import serialize_on, write_transaction
-from mesh.errors import FailedPrecondition, InvalidArgument, MeshError, ResourceExhausted
+from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
 MULTIPART_THRESHOLD = 5 * 1024 * 1024
-DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY)
+# Completed uploads: a repeated complete returns them as they are.
+DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -80,11 +81,15 @@ class Uploads:
         upload = self._storage.presign_put(
             key, declaration.file_type, declaration.file_size, declaration.checksum_sha256 or None
         )
-        media = self._record(user_id, declaration, media_id, key, self._policy.single_ttl_seconds)
+        media = self._record(
+            user_id, declaration, media_id, key, self._storage.url_lifetime_seconds
+        )
         return UploadSession(media=media, upload_url=upload.url, upload_headers=upload.headers)
 
     def list_parts(self, user_id: str, media_id: str, after: int) -> PartsListing:
         """For resuming: what storage holds, and URLs for the parts still missing."""
+        if after < 0:
+            raise InvalidArgument(f"partNumberMarker must not be negative, got {after}")
         media = self._pending_multipart(user_id, media_id, "resumed")
         stored = self._storage.list_parts(media.storage_key, _upload_id(media))
         if stored is None:
@@ -136,7 +141,7 @@ class Uploads:
             raise FailedPrecondition(
                 f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
             )
-        self._remove_upload(media)
+        self._storage.remove(media.storage_key, media.upload_id)
         return Media.get_by_id(media.id)
 
     def _create_multipart(
@@ -153,8 +158,8 @@ class Uploads:
                 user_id, declaration, media_id, key, self._policy.multipart_ttl_seconds,
                 upload_id=upload_id, part_size=layout.part_size, total_parts=layout.total_parts,
             )  # fmt: skip
-        except MeshError:
-            self._storage.abort_multipart(key, upload_id)
+        except BaseException:
+            self._storage.abort_multipart(key, upload_id)  # no record: nothing else would
             raise
         urls, _ = self._sign_missing(media, stored=set(), after=0)
         return UploadSession(media=media, parts=urls)
@@ -254,21 +259,18 @@ class Uploads:
             Status.UPLOADED,
             etag=stored.etag,
             cdn_url=self._storage.public_url(media.storage_key),
+            unattached_since=utcnow(),
         ):
             self._queue_processing(media.id)
-        return Media.get_by_id(media.id)
+        return _after_lost_race(media, "completed")
 
     def _reject(self, media: Media, reason: str) -> NoReturn:
         """The stored object is not what was declared: end the upload and remove it."""
-        _move(media, Status.PENDING, Status.REJECTED, failure_reason=reason)
-        self._remove_upload(media)
+        if not _move(media, Status.PENDING, Status.REJECTED, failure_reason=reason):
+            _after_lost_race(media, "completed")  # another call ended it first
+        self._storage.remove(media.storage_key, media.upload_id)
         log.info("rejected upload", extra={"fields": {"media_id": media.id, "reason": reason}})
         raise InvalidArgument(f"upload rejected: {reason}")
-
-    def _remove_upload(self, media: Media) -> None:
-        if media.upload_id:
-            self._storage.abort_multipart(media.storage_key, media.upload_id)
-        self._storage.delete(media.storage_key)
 
     def _queue_processing(self, media_id: str) -> None:
         try:
@@ -280,6 +282,15 @@ class Uploads:
             return
         Media.update(enqueued_at=utcnow()).where(Media.id == media_id).execute()
         log.info("queued processing", extra={"fields": {"media_id": media_id}})
+
+
+def _after_lost_race(media: Media, action: str) -> Media:
+    """The media as it is now: done (by this call or a racing one) is returned;
+    ended by something else (abort, expiry) is refused."""
+    current = Media.get_by_id(media.id)
+    if current.status not in DONE:
+        _require_pending(current, action)
+    return current
 
 
 def _upload_id(media: Media) -> str:
@@ -312,4 +323,6 @@ def _move(media: Media, from_status: str, to_status: str, **fields: object) -> b
 def storage_key(media_type: str, user_id: str, media_id: str, extension: str) -> str:
     """`{mediaType}/{userId}/{timestamp}-{uuid}.{ext}`; the user id made key-safe."""
     safe_user = _UNSAFE_KEY_CHARS.sub("_", user_id)[:128]
+    if not safe_user.strip("."):  # "." or ".." would be a path step in URLs
+        safe_user = "_" * max(len(safe_user), 1)
     return f"{media_type}/{safe_user}/{int(time.time() * 1000)}-{media_id}.{extension}"

@@ -81,7 +81,7 @@ def test_media_never_posted_are_deleted_after_the_ttl_with_their_outputs(
     posted = api.upload(small_jpeg())
     assert api.create_post("kept", [posted["mediaId"]]).status_code == 200
     for media_id in (media["mediaId"], posted["mediaId"]):
-        _age(settings, media_id, "created_at", "25 hours")
+        _age(settings, media_id, "unattached_since", "25 hours")
         _age(settings, media_id, "urls_expire_at", "25 hours")
     key = media["cdnUrl"].split(f"/{settings.s3_bucket}/", 1)[1]
     assert len(_objects(s3, settings, key.rsplit(".", 1)[0])) == 3  # original, thumb, large

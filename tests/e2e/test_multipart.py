@@ -245,3 +245,14 @@ def test_racing_multipart_completes_agree_and_queue_processing_once(api: Api, vi
     assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
     assert len({r.json()["cdnUrl"] for r in replies}) == 1
     assert _times_queued(mesh, session["mediaId"]) == 1
+
+
+def test_a_negative_part_marker_is_refused(api: Api):
+    session = _session(api)
+
+    reply = api.http.get(
+        f"/api/v1/media/{session['mediaId']}/parts", params={"partNumberMarker": -1}
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["message"] == "partNumberMarker must not be negative, got -1"

@@ -199,3 +199,13 @@ def _settled_again(api: Api, media_id: str):
         return record if record["status"] == "READY" and record.get("width") else None
 
     return wait_for(ready, "the Redis worker to finish the job", 60)
+
+
+def test_completing_a_failed_media_again_returns_it_as_it_is(api: Api):
+    media_id = _upload(api, media_files.truncated_jpeg(), "image/jpeg")
+    assert _settled(api, media_id, timeout=20)["status"] == "FAILED"
+
+    reply = api.complete(media_id)
+
+    assert reply.status_code == 200
+    assert reply.json()["status"] == "FAILED"
