@@ -13,6 +13,7 @@ from media_service.processing import Jobs, Processor, make_broker
 from media_service.storage import Storage
 from mesh.db import open_database
 from mesh.faults import crash_at
+from mesh.schedule import every
 
 
 def open_media_database(config: MediaConfig, connections: int) -> None:
@@ -47,9 +48,11 @@ def start_workers(
     worker = dramatiq.Worker(jobs.broker, worker_threads=threads)
     worker.start()
     stop = threading.Event()
+    cleaner = janitor_for(config, jobs)
     threading.Thread(
-        target=janitor.run_periodically,
-        args=(janitor_for(config, jobs), config.processing.janitor_interval_seconds, stop),
+        target=every,
+        args=(config.processing.janitor_interval_seconds, cleaner.run_pass, stop),
+        kwargs={"at_start": False},
         name="janitor",
         daemon=True,
     ).start()

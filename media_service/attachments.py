@@ -5,8 +5,8 @@ the update run in one transaction holding row locks, so of two posts racing
 for a media exactly one gets it.
 """
 
-from media_service.models import Media, Status, database, utcnow
-from mesh.db import locked, write_transaction
+from media_service.models import Media, Status, database
+from mesh.db import locked, utcnow, write_transaction
 from mesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh.config import AuthConfig, ConfigError, Env, ServerConfig, database_url
+from mesh.config import AuthConfig, Env, ServerConfig, database_url
 
 DEFAULT_PORT = 50051
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
@@ -80,7 +80,7 @@ class MediaConfig:
                 ffmpeg_timeout_seconds=env.integer("FFMPEG_TIMEOUT_SECONDS", 120, minimum=1),
                 unattached_ttl_seconds=env.integer("UNATTACHED_TTL", 86_400, minimum=1),
                 janitor_interval_seconds=env.integer("JANITOR_INTERVAL_SECONDS", 300, minimum=1),
-                fault=_processing_fault(env),
+                fault=env.choice("PROCESSING_FAULT", PROCESSING_FAULTS),
             ),
             broker_url=broker_url,
             queue_name=env.text("PROCESSING_QUEUE", "media-processing"),
@@ -89,12 +89,3 @@ class MediaConfig:
 
 
 PROCESSING_FAULTS = ("crash-after-claimed",)
-
-
-def _processing_fault(env: Env) -> str:
-    fault = env.text("PROCESSING_FAULT", "")
-    if fault and fault not in PROCESSING_FAULTS:
-        raise ConfigError(
-            f"PROCESSING_FAULT must be one of {', '.join(PROCESSING_FAULTS)}, got {fault!r}"
-        )
-    return fault

@@ -19,15 +19,14 @@ requests safely.
 
 import json
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
 from media_service.config import MediaConfig
-from media_service.models import Media, Status, database, utcnow
+from media_service.models import Media, Status, database
 from media_service.storage import Storage
-from mesh.errors import Unavailable
+from mesh.db import utcnow
 from mesh.service import configured
 
 log = logging.getLogger(__name__)
@@ -118,17 +117,6 @@ class Janitor:
             ).execute()
             queued += 1
         return queued
-
-
-def run_periodically(janitor: Janitor, interval_seconds: float, stop: threading.Event) -> None:
-    """A pass every `interval_seconds` until `stop` is set; an outage skips a pass."""
-    while not stop.wait(interval_seconds):
-        try:
-            janitor.run_pass()
-        except Unavailable as error:
-            log.warning("janitor pass skipped: %s", error)
-        except Exception:
-            log.exception("janitor pass failed")
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """The caller's media: read one, list them, delete one."""
 
-from media_service.models import Media, Status, database, utcnow
+from media_service.models import Media, Status, database
 from media_service.storage import Storage
 from mesh import paging
-from mesh.db import locked, write_transaction
+from mesh.db import locked, utcnow, write_transaction
 from mesh.errors import Conflict, NotFound
 
 

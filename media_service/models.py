@@ -1,7 +1,5 @@
 """media_service's tables. The database is bound at start (`database.initialize`)."""
 
-from datetime import UTC, datetime
-
 from peewee import (
     BigIntegerField,
     CharField,
@@ -12,11 +10,9 @@ from peewee import (
     TextField,
 )
 
+from mesh.db import utcnow
+
 database = DatabaseProxy()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Status:

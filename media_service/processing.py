@@ -26,9 +26,10 @@ from peewee import InterfaceError, OperationalError
 from media_service.config import ProcessingConfig
 from media_service.images import Undecodable, Variant, process_image
 from media_service.media_types import MEDIA_TYPES
-from media_service.models import Media, Status, database, utcnow
+from media_service.models import Media, Status, database
 from media_service.storage import OriginalChanged, Storage, derived_prefix
 from media_service.videos import process_video
+from mesh.db import utcnow
 from mesh.errors import Unavailable
 from mesh.faults import Checkpoint
 

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from media_service import library, verification
 from media_service.config import UploadPolicy
-from media_service.models import Media, Status, database, utcnow
+from media_service.models import Media, Status, database
 from media_service.multipart import (
     URL_BATCH,
     Layout,
@@ -29,7 +29,7 @@ from media_service.multipart import (
 )
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.validation import Declaration, validate
-from mesh.db import serialize_on, write_transaction
+from mesh.db import serialize_on, utcnow, write_transaction
 from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 log = logging.getLogger(__name__)

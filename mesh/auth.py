@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 
 from mesh.config import AuthConfig, ConfigError
-from mesh.errors import Unauthenticated
+from mesh.errors import Unauthenticated, Unavailable
 
 ALGORITHMS = ["RS256", "ES256"]
 CLOCK_SKEW_SECONDS = 60
@@ -70,6 +70,9 @@ class TokenVerifier:
                 leeway=CLOCK_SKEW_SECONDS,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError as error:
+            # The identity provider's keys cannot be fetched: not the caller's fault.
+            raise Unavailable(f"the identity provider's keys are unavailable: {error}") from None
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"invalid token: {error}") from None
         subject = claims["sub"]

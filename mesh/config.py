@@ -59,6 +59,12 @@ class Env:
             raise ConfigError(f"{name} must be a URL starting with {allowed}, got {value!r}")
         return value
 
+    def choice(self, name: str, choices: tuple[str, ...], default: str = "") -> str:
+        value = self.text(name, default)
+        if value != default and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
     def items(self, name: str, default: list[str]) -> list[str]:
         raw = self._environ.get(name, "").strip()
         if not raw:

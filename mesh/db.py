@@ -8,6 +8,7 @@ thread pool and dramatiq's worker threads need.
 """
 
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -23,6 +24,11 @@ CONNECT_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT_MS = 10_000
 
 
+def utcnow() -> datetime:
+    """Now in UTC, naive: how every table of the mesh stores time."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def open_database(url: str, max_connections: int = 20) -> Database:
     parsed = urlparse(url)
     if parsed.scheme in ("postgresql", "postgres"):
@@ -35,6 +41,11 @@ def open_database(url: str, max_connections: int = 20) -> Database:
 def _postgres(url: str, max_connections: int) -> Database:
     parsed = urlparse(url)
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    try:
+        connect_timeout = int(options.pop("connect_timeout", CONNECT_TIMEOUT_SECONDS))
+    except ValueError:
+        raise ConfigError("DATABASE_URL: connect_timeout must be an integer") from None
+    server_options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} {options.pop('options', '')}"
     return PooledPostgresqlDatabase(
         unquote(parsed.path.lstrip("/")) or "postgres",
         user=unquote(parsed.username) if parsed.username else None,
@@ -44,8 +55,8 @@ def _postgres(url: str, max_connections: int) -> Database:
         max_connections=max_connections,
         stale_timeout=300,
         # A database that is down must fail the call quickly (UNAVAILABLE), not hang.
-        connect_timeout=int(options.pop("connect_timeout", CONNECT_TIMEOUT_SECONDS)),
-        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        connect_timeout=connect_timeout,
+        options=server_options.strip(),
         **options,
     )
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from mesh import auth, logs
 from mesh.db import AnyDatabase
@@ -22,6 +24,8 @@ from mesh.errors import MeshError, PermissionDenied, Unauthenticated, Unavailabl
 log = logging.getLogger("mesh.rpc")
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "media-mesh"
 
 
 @dataclass
@@ -46,8 +50,13 @@ class _Chain(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(PUBLIC_PREFIXES):
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        if handler.unary_unary is None:
+            # The middleware (auth above all) wraps unary calls only: a streaming
+            # method added later is not served (UNIMPLEMENTED) rather than unguarded.
+            log.error("%s is streaming: not served until the middleware wraps it", method)
+            return None
         inner = handler.unary_unary
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
@@ -97,12 +106,23 @@ def map_errors(call: Call, proceed: Proceed) -> Any:
     except MeshError as error:
         if error.status == "UNAVAILABLE":
             log.warning("unavailable: %s", error.message)
-        call.context.abort(grpc.StatusCode[error.status], error.message)
+        code = grpc.StatusCode[error.status]
+        call.context.set_trailing_metadata([(STATUS_DETAILS_KEY, _status_details(code, error))])
+        call.context.abort(code, error.message)
     except Exception:
         if call.context.code() is not None:  # the handler aborted by itself
             raise
         log.exception("unhandled error in %s", call.method)
         call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _status_details(code: grpc.StatusCode, error: MeshError) -> bytes:
+    """google.rpc.Status with an ErrorInfo, which the gateway turns into the
+    `details` of a REST error body."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=error.status, domain=ERROR_DOMAIN))
+    status = status_pb2.Status(code=code.value[0], message=error.message, details=[info])
+    return status.SerializeToString()
 
 
 def authenticate(

@@ -12,15 +12,13 @@ together apply each migration once.
 import importlib
 import logging
 import pkgutil
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from peewee import CharField, DateTimeField, Model
 
-from mesh.db import AnyDatabase, is_postgres
+from mesh.db import AnyDatabase, serialize_on, utcnow, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ def migrate(db: AnyDatabase, package: str, table: str) -> list[str]:
             if name in done:
                 continue
             importlib.import_module(f"{package}.{name}").up(getattr(db, "obj", db))
-            history.create(name=name, applied_at=datetime.now(UTC))
+            history.create(name=name, applied_at=utcnow())
             applied.append(name)
             log.info("applied migration %s", name)
     return applied
@@ -62,10 +60,6 @@ def _history_model(db: AnyDatabase, table: str) -> Any:
 
 @contextmanager
 def _locked(db: AnyDatabase, table: str) -> Iterator[None]:
-    if is_postgres(db):
-        with db.atomic():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(table.encode()),))
-            yield
-    else:
-        with db.atomic(lock_type="IMMEDIATE"):
-            yield
+    with write_transaction(db):
+        serialize_on(db, f"migrations:{table}")
+        yield

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh.config import AuthConfig, ConfigError, Env, ServerConfig, database_url
+from mesh.config import AuthConfig, Env, ServerConfig, database_url
 
 DEFAULT_PORT = 50052
 DEFAULT_MEDIA_SERVICE_PORT = 50051
@@ -35,16 +35,9 @@ class PostConfig:
             ),
             reconcile_after_seconds=env.integer("RECONCILE_AFTER_SECONDS", 60, minimum=1),
             reconcile_interval_seconds=env.integer("RECONCILE_INTERVAL_SECONDS", 30, minimum=1),
-            saga_fault=_saga_fault(env),
+            saga_fault=env.choice("SAGA_FAULT", SAGA_FAULTS),
             log_level=env.text("LOG_LEVEL", "INFO"),
         )
 
 
 SAGA_FAULTS = ("crash-after-recorded", "crash-after-attached")
-
-
-def _saga_fault(env: Env) -> str:
-    fault = env.text("SAGA_FAULT", "")
-    if fault and fault not in SAGA_FAULTS:
-        raise ConfigError(f"SAGA_FAULT must be one of {', '.join(SAGA_FAULTS)}, got {fault!r}")
-    return fault

@@ -1,14 +1,10 @@
 """post_service's tables. The database is bound at start (`database.initialize`)."""
 
-from datetime import UTC, datetime
-
 from peewee import CharField, DatabaseProxy, DateTimeField, Model, TextField
 
+from mesh.db import utcnow
+
 database = DatabaseProxy()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class PostStatus:
@@ -16,7 +12,7 @@ class PostStatus:
 
     PENDING = "PENDING"  # recorded; media being attached
     PUBLISHED = "PUBLISHED"
-    DELETING = "DELETING"  # the author deleted it; media being detached
+    DELETING = "DELETING"  # deleted by its author, or failed: media being detached
 
 
 class Post(Model):

@@ -14,9 +14,10 @@ Where each failure is repaired:
 
 - attach refused (unknown, foreign, pending or taken media): nothing was
   attached, the PENDING post is deleted, the client gets the refusal;
-- media_service unreachable during attach: the outcome is unknown, so the
-  request detaches and deletes the post; if that fails too, the post stays
-  PENDING for the reconciler;
+- media_service unreachable during attach: the outcome is unknown and the
+  client is told the post failed, so it must never appear: the post is marked
+  DELETING, then detached and deleted; if that fails too, the reconciler
+  finishes the undoing;
 - post_service dies after 1 or 2: the post stays PENDING. A retry with the
   same Idempotency-Key resumes the saga at once; otherwise the reconciler
   (`post_service.reconciler`, every 30 s and at start) takes each PENDING
@@ -25,6 +26,9 @@ Where each failure is repaired:
 
 Deleting a post is the saga backwards: mark it DELETING (invisible), detach
 its media, delete it; the reconciler finishes a DELETING post left behind.
+(A PENDING post whose request failed after step 2, on a database error say,
+is still finished by the reconciler; a retry with its Idempotency-Key returns
+it.)
 """
 
 import hashlib
@@ -38,8 +42,9 @@ from peewee import IntegrityError
 
 from mesh import paging
 from mesh.auth import Caller
+from mesh.db import utcnow
 from mesh.errors import (
-    FailedPrecondition,
+    Conflict,
     InvalidArgument,
     MeshError,
     NotFound,
@@ -47,7 +52,7 @@ from mesh.errors import (
     Unavailable,
 )
 from mesh.faults import Checkpoint
-from post_service.models import Post, PostStatus, database, utcnow
+from post_service.models import Post, PostStatus, database
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +120,9 @@ class Posts:
         if post.status == PostStatus.PUBLISHED:
             return self._with_media(caller, [post])[0]  # a retry of a finished request
         if post.status == PostStatus.DELETING:
-            raise FailedPrecondition(
-                f"the post made with this Idempotency-Key ({post.id}) was deleted"
+            raise Conflict(
+                f"the post made with this Idempotency-Key ({post.id}) is being removed; "
+                "retry in a moment"
             )
         self._checkpoint("recorded")
         try:
@@ -201,14 +207,15 @@ class Posts:
         ]
 
     def _undo(self, caller: Caller, post: Post) -> None:
+        """The client is told this post failed: it must never be published. If
+        the media cannot be detached now, the reconciler finishes the undoing."""
+        Post.update(status=PostStatus.DELETING).where(Post.id == post.id).execute()
         try:
-            self._media.detach(caller, post.id)
+            self.finish_deleting(caller, post)
         except MeshError:
             log.warning(
-                "post left PENDING for the reconciler", extra={"fields": {"post_id": post.id}}
+                "post left to the reconciler to undo", extra={"fields": {"post_id": post.id}}
             )
-            return
-        post.delete_instance()
 
 
 def _published(post_id: str) -> Post:

@@ -14,12 +14,13 @@ from collections import Counter
 from datetime import timedelta
 
 from mesh.auth import Caller
-from mesh.db import open_database
+from mesh.db import open_database, utcnow
 from mesh.errors import MeshError, Unavailable
+from mesh.schedule import every
 from mesh.service import configured
 from post_service.app import posts_for
 from post_service.config import PostConfig
-from post_service.models import Post, PostStatus, database, utcnow
+from post_service.models import Post, PostStatus, database
 from post_service.posts import Posts
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,12 @@ def reconcile(posts: Posts, pending_after: timedelta) -> Counter[str]:
             )
         )
     for post in candidates:
-        with database.connection_context():
-            outcomes[_settle(posts, post)] += 1
+        try:
+            with database.connection_context():
+                outcomes[_settle(posts, post)] += 1
+        except Exception:  # one bad post must not stop the pass
+            log.exception("could not settle post", extra={"fields": {"post_id": post.id}})
+            outcomes["error"] += 1
     if candidates:
         log.info("reconciled posts", extra={"fields": dict(outcomes)})
     return outcomes
@@ -71,12 +76,7 @@ def run_periodically(
     posts: Posts, pending_after: timedelta, interval_seconds: float, stop: threading.Event
 ) -> None:
     """At start, then every `interval_seconds` until `stop` is set."""
-    while not stop.is_set():
-        try:
-            reconcile(posts, pending_after)
-        except Exception:
-            log.exception("reconcile pass failed")
-        stop.wait(interval_seconds)
+    every(interval_seconds, lambda: reconcile(posts, pending_after), stop, at_start=True)
 
 
 def main() -> None:

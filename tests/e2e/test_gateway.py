@@ -89,3 +89,20 @@ def test_one_request_id_ties_the_gateway_log_to_the_service_log(api: Api, mesh):
     assert gateway_line["status"] == 200
     assert service_line["method"] == "/media.v1.MediaService/ListMedia"
     assert service_line["request_id"] == request_id
+
+
+def test_a_service_error_reads_code_message_and_details(api: Api):
+    reply = api.media("no-such-media")
+
+    assert reply.status_code == 404
+    assert reply.json() == {
+        "code": 5,
+        "message": "media no-such-media not found",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "NOT_FOUND",
+                "domain": "media-mesh",
+            }
+        ],
+    }
