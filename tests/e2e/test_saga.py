@@ -20,13 +20,14 @@ from tests.support import Api, free_port, posts_of, small_jpeg, wait_for
 
 
 @contextmanager
-def crashing_post_service(mesh, fault: str, log_dir) -> Iterator[str]:
+def crashing_post_service(mesh, fault: str, log_dir, **overrides: str) -> Iterator[str]:
     port = free_port()
     env = {
         **mesh.service_env(),
         "POST_SERVICE_PORT": str(port),
         "SERVER_PROCESSES": "1",
         "SAGA_FAULT": fault,
+        **overrides,
     }
     child = processes.start(
         "crashing-post-service", [sys.executable, "-m", "post_service"], env, ROOT, log_dir
@@ -111,3 +112,27 @@ def test_one_reconciler_pass_can_be_run_by_hand(mesh):
 
     assert result.returncode == 0, result.stderr
     assert isinstance(json.loads(result.stdout.strip().splitlines()[-1]), dict)
+
+
+def test_a_post_whose_attach_met_an_outage_is_undone_never_published(
+    api: Api, user, settings, mesh, tmp_path
+):
+    media_id = api.upload(small_jpeg())["mediaId"]
+    unreachable = f"127.0.0.1:{free_port()}"
+
+    with crashing_post_service(mesh, "", tmp_path, MEDIA_SERVICE_ADDR=unreachable) as address:
+        stub = post_pb2_grpc.PostServiceStub(grpc.insecure_channel(address))
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.CreatePost(
+                post_pb2.CreatePostRequest(content="outage", media_ids=[media_id]),
+                metadata=[("authorization", f"Bearer {token_for(settings, user)}")],
+                timeout=30,
+            )
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        # told it failed, the post is marked for undoing, not left to be finished
+        assert [status for _, status in posts_of(settings.database_url, user)] == ["DELETING"]
+
+    wait_for(
+        lambda: posts_of(settings.database_url, user) == [], "the reconciler to finish the undoing"
+    )
+    assert "postId" not in api.media(media_id).json()
