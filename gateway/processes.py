@@ -5,7 +5,6 @@ with it) and is told by the kernel to stop if the runner dies first.
 """
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-_PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT_SECONDS = 15
 
 
@@ -35,10 +33,11 @@ class Child:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _own_group_and_die_with_parent() -> None:
-    os.setsid()
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_us(argv: list[str]) -> list[str]:
+    """`argv` run so that the kernel stops it if we die first (util-linux's
+    setpriv sets PDEATHSIG, then execs it). No Python runs between fork and
+    exec: a preexec_fn could deadlock in a process that has threads."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *argv]
 
 
 def start(
@@ -51,13 +50,13 @@ def start(
         log_path = log_dir / f"{name}.log"
         output = log_path.open("ab")
     process = subprocess.Popen(
-        argv,
+        _dying_with_us(argv),
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
-        preexec_fn=_own_group_and_die_with_parent,
+        start_new_session=True,  # its own process group: stopped with all its children
     )
     if output is not None:
         output.close()

@@ -3,7 +3,7 @@
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from mesh.auth import Caller, ServiceCredential
 from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
-from post_service.posts import AttachedMedia
+from post_service.posts import AttachedMedia, Rendition
 
 
 class MediaApi:
@@ -53,4 +53,8 @@ def _attached(media: media_pb2.Media) -> AttachedMedia:
         height=media.height,
         poster_url=media.poster_url,
         blurhash=media.blurhash,
+        duration_ms=media.duration_ms,
+        variants=tuple(
+            Rendition(v.name, v.width, v.height, v.content_type, v.url) for v in media.variants
+        ),
     )

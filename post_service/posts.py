@@ -64,6 +64,15 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 @dataclass(frozen=True)
+class Rendition:
+    name: str
+    width: int
+    height: int
+    content_type: str
+    url: str
+
+
+@dataclass(frozen=True)
 class AttachedMedia:
     media_id: str
     post_id: str
@@ -74,6 +83,8 @@ class AttachedMedia:
     height: int
     poster_url: str
     blurhash: str
+    duration_ms: int = 0
+    variants: tuple[Rendition, ...] = ()
 
 
 class MediaDirectory(Protocol):

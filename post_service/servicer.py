@@ -56,4 +56,11 @@ def _media_message(media: AttachedMedia) -> post_pb2.PostMedia:
         height=media.height,
         poster_url=media.poster_url,
         blurhash=media.blurhash,
+        duration_ms=media.duration_ms,
+        variants=[
+            post_pb2.Variant(
+                name=v.name, width=v.width, height=v.height, content_type=v.content_type, url=v.url
+            )
+            for v in media.variants
+        ],
     )

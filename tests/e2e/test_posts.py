@@ -213,3 +213,20 @@ def test_the_idempotency_key_is_a_field_in_grpc(settings, user):
     again = stub.CreatePost(request, metadata=metadata, timeout=10)
 
     assert first.post_id == again.post_id
+
+
+def test_a_post_shows_its_media_variants_once_ready(api: Api):
+    from tests import media_files
+    from tests.support import wait_for
+
+    media_id = api.upload(media_files.phone_photo(640, 480))["mediaId"]
+    post_id = api.create_post("with variants", [media_id]).json()["postId"]
+
+    def shown_ready():
+        media = api.http.get(f"/api/v1/posts/{post_id}").json()["media"][0]
+        return media if media["status"] == "READY" else None
+
+    media = wait_for(shown_ready, "the post to show its media READY")
+    assert {v["name"] for v in media["variants"]} == {"thumb", "large"}
+    assert (media["width"], media["height"]) == (480, 640)
+    assert media["blurhash"]
