@@ -8,12 +8,14 @@ for a media exactly one gets it.
 from media_service.models import Media, Status, database
 from mesh.db import locked, utcnow, write_transaction
 from mesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from mesh.ids import checked_id
 
 
 def attach(user_id: str, post_id: str, media_ids: list[str]) -> list[Media]:
     """Attach the caller's media to `post_id`; idempotent for the same post."""
-    if not post_id:
-        raise InvalidArgument("postId is required")
+    checked_id("postId", post_id)
+    for media_id in media_ids:
+        checked_id("mediaIds", media_id)
     if len(set(media_ids)) != len(media_ids):
         raise InvalidArgument("mediaIds contains duplicates")
     if not media_ids:
@@ -31,6 +33,7 @@ def attach(user_id: str, post_id: str, media_ids: list[str]) -> list[Media]:
 
 def detach(user_id: str, post_id: str) -> list[str]:
     """Unlink every media of the caller attached to `post_id`; returns their ids."""
+    checked_id("postId", post_id)
     with write_transaction(database):
         query = Media.select(Media.id).where(
             (Media.post_id == post_id) & (Media.owner_id == user_id)

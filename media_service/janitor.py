@@ -31,7 +31,6 @@ from mesh.service import configured
 
 log = logging.getLogger(__name__)
 
-ENDED = (Status.EXPIRED, Status.REJECTED, Status.ABORTED, Status.DELETED)
 UNPOSTED = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 REQUEUE_AFTER = timedelta(minutes=1)
 STUCK_AFTER = timedelta(hours=1)
@@ -82,7 +81,7 @@ class Janitor:
         ended = (
             Media.select()
             .where(
-                Media.status.in_(ENDED)
+                Media.status.in_(Status.ENDED)
                 & Media.cleaned_at.is_null()
                 & (Media.urls_expire_at.is_null() | (Media.urls_expire_at < utcnow()))
             )

@@ -5,10 +5,12 @@ from media_service.storage import Storage
 from mesh import paging
 from mesh.db import locked, utcnow, write_transaction
 from mesh.errors import Conflict, NotFound
+from mesh.ids import checked_id
 
 
 def owned(user_id: str, media_id: str) -> Media:
     """The caller's media; another user's answers NOT_FOUND like a missing one."""
+    checked_id("mediaId", media_id)
     media = Media.get_or_none((Media.id == media_id) & (Media.owner_id == user_id))
     if media is None or media.status == Status.DELETED:
         raise NotFound(f"media {media_id} not found")
@@ -22,19 +24,23 @@ def list_media(user_id: str, page_size: int, page_token: str) -> tuple[list[Medi
 
 
 def delete(storage: Storage, user_id: str, media_id: str) -> Media:
-    """Delete an unattached media and its original; attached media refuse (409)."""
+    """Delete an unattached media and everything of it in storage; attached media
+    refuse (409). Recorded first, so a storage outage (503) loses nothing: a
+    retry finds it DELETED, removes what is left and answers the same."""
+    checked_id("mediaId", media_id)
     with write_transaction(database):
         query = Media.select().where((Media.id == media_id) & (Media.owner_id == user_id))
         media = locked(query, database).first()
-        if media is None or media.status == Status.DELETED:
+        if media is None:
             raise NotFound(f"media {media_id} not found")
-        if media.post_id:
-            raise Conflict(
-                f"media {media_id} is attached to post {media.post_id}; delete the post first"
-            )
-        Media.update(status=Status.DELETED, updated_at=utcnow()).where(
-            Media.id == media.id
-        ).execute()
+        if media.status != Status.DELETED:
+            if media.post_id:
+                raise Conflict(
+                    f"media {media_id} is attached to post {media.post_id}; delete the post first"
+                )
+            Media.update(status=Status.DELETED, updated_at=utcnow()).where(
+                Media.id == media.id
+            ).execute()
     # The janitor removes it all again once no presigned URL of it can be used.
-    storage.remove(media.storage_key, media.upload_id if media.status == Status.PENDING else None)
+    storage.remove(media.storage_key, media.upload_id)
     return Media.get_by_id(media.id)

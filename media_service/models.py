@@ -29,6 +29,8 @@ class Status:
     DELETED = "DELETED"
 
     ATTACHABLE = (UPLOADED, PROCESSING, READY)
+    # Ended before or instead of becoming media: their storage is emptied by the janitor.
+    ENDED = (EXPIRED, REJECTED, ABORTED, DELETED)
 
 
 class Media(Model):

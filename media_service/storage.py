@@ -21,6 +21,7 @@ from mesh.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+STORAGE_UNAVAILABLE = "object storage is unavailable; try again shortly"
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 _CHANGED_CODES = {"PreconditionFailed", "412"}
 _MISCONFIGURED = {
@@ -280,17 +281,19 @@ def _pinned() -> Iterator[None]:
 
 @contextmanager
 def _outage_is_unavailable() -> Iterator[None]:
+    """Storage failures that are not the request's: 503 in plain words; the
+    technical cause goes to the log (see mesh.middleware.map_errors)."""
     try:
         yield
     except BotoCoreError as error:
-        raise Unavailable(f"object storage is unavailable: {type(error).__name__}") from error
+        raise Unavailable(STORAGE_UNAVAILABLE) from error
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
-            raise Unavailable(f"object storage is unavailable: HTTP {status}") from error
+            raise Unavailable(STORAGE_UNAVAILABLE) from error
         if _error_code(error) in _MISCONFIGURED:
             # Our credentials or bucket are wrong: no client can fix that, and it is
             # not their error. Operators see it in the log; callers get 503.
             log.error("object storage refuses us: %s", _error_code(error))
-            raise Unavailable(f"object storage is unavailable: {_error_code(error)}") from error
+            raise Unavailable(STORAGE_UNAVAILABLE) from error
         raise

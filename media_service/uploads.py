@@ -13,8 +13,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from media_service import library, verification
@@ -28,7 +28,7 @@ from media_service.multipart import (
     layout_for,
 )
 from media_service.storage import MultipartRefused, Storage, StoredPart
-from media_service.validation import Declaration, validate
+from media_service.validation import Declaration, canonical_checksum, validate
 from mesh.db import serialize_on, utcnow, write_transaction
 from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
@@ -72,6 +72,9 @@ class Uploads:
 
     def create_session(self, user_id: str, declaration: Declaration) -> UploadSession:
         media_type = validate(declaration)
+        declaration = replace(
+            declaration, checksum_sha256=canonical_checksum(declaration.checksum_sha256)
+        )
         media_id = str(uuid.uuid4())
         key = storage_key(
             declaration.media_type, user_id, media_id, media_type.extensions[declaration.file_type]
@@ -135,9 +138,8 @@ class Uploads:
     def abort(self, user_id: str, media_id: str) -> Media:
         """End a pending upload and remove whatever reached storage."""
         media = library.owned(user_id, media_id)
-        if media.status == Status.ABORTED:
-            return media
-        if not _move(media, Status.PENDING, Status.ABORTED):
+        # A repeated abort (after a storage outage, say) removes what is left.
+        if media.status != Status.ABORTED and not _move(media, Status.PENDING, Status.ABORTED):
             raise FailedPrecondition(
                 f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
             )
@@ -173,24 +175,17 @@ class Uploads:
         ttl_seconds: int,
         **multipart: object,
     ) -> Media:
-        """Insert the PENDING record, within the caller's limit of open sessions."""
+        """Insert the PENDING record, within the caller's limit of uploads in progress."""
         limit = self._policy.max_pending_per_user
         now = utcnow()
         with write_transaction(database):
             serialize_on(database, f"pending-uploads:{user_id}")
-            open_sessions = (
-                Media.select()
-                .where(
-                    (Media.owner_id == user_id)
-                    & (Media.status == Status.PENDING)
-                    & (Media.expires_at > now)
-                )
-                .count()
-            )
-            if open_sessions >= limit:
+            if _writable_uploads(user_id, now) >= limit:
+                minutes = -(-self._storage.url_lifetime_seconds // 60)
                 raise ResourceExhausted(
-                    f"too many uploads in progress: at most {limit} pending sessions per user; "
-                    "complete or abort one first"
+                    f"too many uploads in progress: at most {limit} per user whose upload URLs "
+                    f"can still be used; complete one, or wait for the URLs of aborted or "
+                    f"deleted ones to expire (within {minutes} minutes)"
                 )
             return Media.create(
                 id=media_id,
@@ -282,6 +277,24 @@ class Uploads:
             return
         Media.update(enqueued_at=utcnow()).where(Media.id == media_id).execute()
         log.info("queued processing", extra={"fields": {"media_id": media_id}})
+
+
+def _writable_uploads(user_id: str, now: datetime) -> int:
+    """The caller's uploads that can still write to storage: open sessions, and
+    ended ones (aborted, deleted, ...) whose presigned URLs have not expired yet.
+    Counting only open sessions would let create + abort cycles mint live URLs
+    without limit."""
+    return (
+        Media.select()
+        .where(
+            (Media.owner_id == user_id)
+            & (
+                ((Media.status == Status.PENDING) & (Media.expires_at > now))
+                | (Media.status.in_(Status.ENDED) & (Media.urls_expire_at > now))
+            )
+        )
+        .count()
+    )
 
 
 def _after_lost_race(media: Media, action: str) -> Media:

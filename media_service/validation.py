@@ -9,6 +9,9 @@ from media_service.media_types import MEDIA_TYPES, MediaType
 from mesh.errors import InvalidArgument
 
 MAX_FILE_NAME_BYTES = 255
+# Unicode format characters (bidi overrides and isolates, zero-width ones) and
+# line/paragraph separators: they change how a name is displayed, not what it says.
+_INVISIBLE = {"Cf", "Zl", "Zp"}
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,26 @@ def validate(declaration: Declaration) -> MediaType:
             f"fileSize {declaration.file_size} exceeds the {media_type.name} limit of "
             f"{media_type.max_size} bytes"
         )
-    if declaration.checksum_sha256:
-        _checksum(declaration.checksum_sha256)
+    canonical_checksum(declaration.checksum_sha256)
     return media_type
+
+
+def canonical_checksum(value: str) -> str:
+    """The declared SHA-256 in canonical base64 ("" when none was declared).
+
+    Base64 leaves unused low bits in the last character; a digest written
+    with them set decodes to the same 32 bytes, but storage compares the
+    header as text. The canonical form is what gets signed and stored.
+    """
+    if not value:
+        return ""
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 32:
+        raise InvalidArgument("checksumSha256 must be the base64 of a 32-byte SHA-256 digest")
+    return base64.b64encode(digest).decode()
 
 
 def _media_type(name: str) -> MediaType:
@@ -59,14 +79,13 @@ def _file_name(name: str) -> None:
         raise InvalidArgument("fileName is required")
     if len(name.encode()) > MAX_FILE_NAME_BYTES:
         raise InvalidArgument(f"fileName is longer than {MAX_FILE_NAME_BYTES} bytes")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
+    if not name.strip():
+        raise InvalidArgument("fileName is blank")
+    categories = {unicodedata.category(ch) for ch in name}
+    if "Cc" in categories:
         raise InvalidArgument("fileName contains control characters")
-
-
-def _checksum(value: str) -> None:
-    try:
-        digest = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        digest = b""
-    if len(digest) != 32:
-        raise InvalidArgument("checksumSha256 must be the base64 of a 32-byte SHA-256 digest")
+    if categories & _INVISIBLE:
+        raise InvalidArgument(
+            "fileName contains invisible formatting characters (such as right-to-left "
+            "override, zero-width or line-separator characters)"
+        )

@@ -6,6 +6,8 @@ middleware; servicers read it with `current_caller()`.
 
 import hmac
 import json
+import logging
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +17,13 @@ import jwt
 from mesh.config import AuthConfig, ConfigError
 from mesh.errors import Unauthenticated, Unavailable
 
-ALGORITHMS = ["RS256", "ES256"]
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("RS256", "ES256")
 CLOCK_SKEW_SECONDS = 60
+# Users are stored by their `sub` (owner and author columns of this width).
+MAX_SUBJECT_CHARS = 255
+BEARER = "Bearer "
 # Set only by services calling each other; the gateway strips them from callers.
 SERVICE_TOKEN_HEADER = "x-mesh-service-token"
 ON_BEHALF_OF_HEADER = "x-mesh-on-behalf-of"
@@ -63,8 +70,10 @@ class TokenVerifier:
             key = self._signing_key(token)
             claims = jwt.decode(
                 token,
-                key,
-                algorithms=ALGORITHMS,
+                key.key,
+                # The key decides the algorithm, never the token's header: a header
+                # claiming RS256 for an EC key is refused, not tried.
+                algorithms=[key.algorithm_name],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=CLOCK_SKEW_SECONDS,
@@ -72,32 +81,55 @@ class TokenVerifier:
             )
         except jwt.PyJWKClientConnectionError as error:
             # The identity provider's keys cannot be fetched: not the caller's fault.
-            raise Unavailable(f"the identity provider's keys are unavailable: {error}") from None
+            log.warning("cannot fetch the JWKS: %s", error)
+            raise Unavailable("the identity provider's keys are unavailable") from None
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"invalid token: {error}") from None
-        subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise Unauthenticated("invalid token: empty subject")
-        return Caller(user_id=subject, token=token)
+        except Exception:
+            # A token crafted to trip the library is still only an invalid token.
+            log.warning("token verification failed unexpectedly", exc_info=True)
+            raise Unauthenticated("invalid token: it cannot be verified") from None
+        return Caller(user_id=_subject(claims), token=token)
 
-    def _signing_key(self, token: str) -> Any:
+    def _signing_key(self, token: str) -> jwt.PyJWK:
         if self._jwks_client is not None:
-            return self._jwks_client.get_signing_key_from_jwt(token).key
+            key = self._jwks_client.get_signing_key_from_jwt(token)
+        else:
+            key = self._local_key(jwt.get_unverified_header(token).get("kid"))
+        if key.algorithm_name not in ALGORITHMS:
+            raise jwt.InvalidKeyError(f"the key's algorithm {key.algorithm_name} is not accepted")
+        return key
+
+    def _local_key(self, kid: object) -> jwt.PyJWK:
         assert self._keys is not None
-        kid = jwt.get_unverified_header(token).get("kid")
         for key in self._keys.keys:
             if key.key_id == kid:
-                return key.key
+                return key
         raise jwt.InvalidKeyError(f"unknown key id {kid!r}")
 
 
+def _subject(claims: dict[str, Any]) -> str:
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject.strip():
+        raise Unauthenticated("invalid token: empty subject")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise Unauthenticated(
+            f"invalid token: the subject is longer than {MAX_SUBJECT_CHARS} characters"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in subject):
+        raise Unauthenticated("invalid token: the subject contains control characters")
+    return subject
+
+
 def _bearer_token(authorization: str | None) -> str:
+    """The token of `Bearer <token>`, spelled exactly so, as the gateway reads it:
+    one rule at both layers, so no request is accepted by one and refused by the other."""
     if not authorization:
         raise Unauthenticated("missing bearer token")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = authorization.removeprefix(BEARER)
+    if token == authorization or not token or token != token.strip() or " " in token:
         raise Unauthenticated("authorization must be 'Bearer <token>'")
-    return token.strip()
+    return token
 
 
 class ServiceCredential:

@@ -7,16 +7,13 @@ import grpc
 
 from mesh import logs
 from mesh.auth import ON_BEHALF_OF_HEADER, Caller, ServiceCredential
-from mesh.errors import Unavailable, error_for_status
+from mesh.errors import Internal, Unavailable, error_for_status
 
 # Statuses that say the other service (or the way to it) is down, not that the
 # request was wrong.
-_OUTAGES = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.UNKNOWN,
-    grpc.StatusCode.INTERNAL,
-}
+_OUTAGES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# Statuses that say it failed on this request: not an outage, and not the caller's error.
+_FAULTS = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 
 
 def insecure_channel(address: str) -> grpc.Channel:
@@ -52,5 +49,7 @@ def errors_as_mesh_errors(service: str) -> Iterator[None]:
     except grpc.RpcError as error:
         code = error.code()  # type: ignore[attr-defined]
         if code in _OUTAGES:
-            raise Unavailable(f"{service} is unavailable ({code.name})") from error
+            raise Unavailable(f"{service} is unavailable") from error
+        if code in _FAULTS:
+            raise Internal(f"{service} failed on this request") from error
         raise error_for_status(code.name, error.details()) from error  # type: ignore[attr-defined]

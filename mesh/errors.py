@@ -9,7 +9,8 @@
     ├── AlreadyExists         ALREADY_EXISTS       (HTTP 409)
     ├── Conflict              ABORTED              (HTTP 409)
     ├── ResourceExhausted     RESOURCE_EXHAUSTED   (HTTP 429)
-    └── Unavailable           UNAVAILABLE          (HTTP 503)
+    ├── Unavailable           UNAVAILABLE          (HTTP 503)
+    └── Internal              INTERNAL             (HTTP 500)  another service failed
 
 Domain code raises these and never imports grpc; `mesh.middleware.map_errors`
 turns them into gRPC statuses, in exactly one place. The message is what the
@@ -59,6 +60,13 @@ class ResourceExhausted(MeshError):
 
 class Unavailable(MeshError):
     status = "UNAVAILABLE"
+
+
+class Internal(MeshError):
+    """Another service of the mesh failed on a request: a fault, not an outage,
+    so retrying the same request will not help."""
+
+    status = "INTERNAL"
 
 
 def error_for_status(status: str, message: str) -> MeshError:

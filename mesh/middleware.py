@@ -17,13 +17,20 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from mesh import auth, logs
-from mesh.db import AnyDatabase
-from mesh.errors import MeshError, PermissionDenied, Unauthenticated, Unavailable
+from mesh import auth, logs, wellformed
+from mesh.db import AnyDatabase, call_deadline
+from mesh.errors import (
+    InvalidArgument,
+    MeshError,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger("mesh.rpc")
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+MAX_REQUEST_ID_CHARS = 128
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 ERROR_DOMAIN = "media-mesh"
 
@@ -33,6 +40,7 @@ class Call:
     method: str
     metadata: dict[str, str]
     context: grpc.ServicerContext
+    request: Any = None
 
 
 Proceed = Callable[[], Any]
@@ -63,12 +71,13 @@ class _Chain(grpc.ServerInterceptor):
             metadata = {
                 key: value for key, value in context.invocation_metadata() if isinstance(value, str)
             }
-            call = Call(method=method, metadata=metadata, context=context)
+            call = Call(method=method, metadata=metadata, context=context, request=request)
             return _run(self._middlewares, call, lambda: inner(request, context))
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
-            request_deserializer=handler.request_deserializer,
+            # An undecodable request reaches the middleware, which says what is wrong.
+            request_deserializer=wellformed.tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -81,8 +90,10 @@ def _run(middlewares: list[Middleware], call: Call, last: Proceed) -> Any:
 
 
 def log_requests(call: Call, proceed: Proceed) -> Any:
-    """Adopt the gateway's x-request-id (or make one) and log the call's outcome."""
-    token = logs.request_id.set(call.metadata.get("x-request-id") or uuid.uuid4().hex)
+    """Adopt the gateway's x-request-id (or make one) and log the call's outcome.
+    The id is cut to the length the gateway logs, so both logs show the same one."""
+    given = call.metadata.get("x-request-id", "")[:MAX_REQUEST_ID_CHARS]
+    token = logs.request_id.set(given or uuid.uuid4().hex)
     started = time.perf_counter()
     outcome = "OK"
     try:
@@ -104,8 +115,12 @@ def map_errors(call: Call, proceed: Proceed) -> Any:
     try:
         return proceed()
     except MeshError as error:
-        if error.status == "UNAVAILABLE":
-            log.warning("unavailable: %s", error.message)
+        if error.status in ("UNAVAILABLE", "INTERNAL"):
+            # The client reads plain words; the cause is for operators.
+            cause = repr(error.__cause__) if error.__cause__ else ""
+            log.warning(
+                "%s: %s", error.status.lower(), error.message, extra={"fields": {"cause": cause}}
+            )
         code = grpc.StatusCode[error.status]
         call.context.set_trailing_metadata([(STATUS_DETAILS_KEY, _status_details(code, error))])
         call.context.abort(code, error.message)
@@ -161,15 +176,25 @@ def _internal_caller(
     return auth.Caller(user_id=on_behalf_of, token="")
 
 
+def well_formed(call: Call, proceed: Proceed) -> Any:
+    """Refuse a request that cannot be decoded or holds a NUL character (see
+    mesh.wellformed) before the servicer or the database sees it."""
+    problem = wellformed.problem_with(call.request)
+    if problem:
+        raise InvalidArgument(problem)
+    return proceed()
+
+
 def connection_per_call(db: AnyDatabase, unavailable: tuple[type[Exception], ...]) -> Middleware:
-    """One database connection (from the pool) for the length of the call; a
-    database that cannot be reached is UNAVAILABLE."""
+    """One database connection (from the pool) for the length of the call, no
+    wait on it outlasting the call's deadline; a database that cannot be
+    reached, or does not answer in time, is UNAVAILABLE."""
 
     def around(call: Call, proceed: Proceed) -> Any:
         try:
-            with db.connection_context():
+            with call_deadline(call.context.time_remaining()), db.connection_context():
                 return proceed()
         except unavailable as error:
-            raise Unavailable(f"the database is unavailable ({type(error).__name__})") from error
+            raise Unavailable("the database is unavailable; try again shortly") from error
 
     return around

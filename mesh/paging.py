@@ -8,9 +8,12 @@ from typing import Any
 from peewee import Field, Select
 
 from mesh.errors import InvalidArgument
+from mesh.ids import MAX_ID_CHARS
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# A cursor holds a timestamp and one id: well under this once encoded.
+MAX_TOKEN_CHARS = 256
 
 
 def page_size(requested: int) -> int:
@@ -26,11 +29,18 @@ def encode_cursor(at: datetime, last_id: str) -> str:
 
 
 def decode_cursor(token: str) -> tuple[datetime, str]:
+    refused = InvalidArgument("pageToken is not a token this server issued")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise refused
     try:
         at, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(at), str(last_id)
+        at, last_id = datetime.fromisoformat(at), str(last_id)
     except (ValueError, TypeError) as error:
-        raise InvalidArgument("pageToken is not a token this server issued") from error
+        raise refused from error
+    # Only ids we made can be in a token we issued: nothing longer, no NUL.
+    if len(last_id) > MAX_ID_CHARS or "\x00" in last_id:
+        raise refused
+    return at, last_id
 
 
 def paginate(

@@ -26,6 +26,8 @@ from mesh.middleware import Middleware, chain_interceptor
 
 log = logging.getLogger("mesh.server")
 
+MAX_METADATA_BYTES = 128 * 1024
+
 
 @dataclass(frozen=True)
 class Service:
@@ -53,7 +55,14 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
         interceptors=[chain_interceptor(middlewares)],
-        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            # Above anything the gateway lets through (its header limit plus what it
+            # adds), so grpc's own refusal, which lists every header's size, never
+            # answers a request that came through the gateway.
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+        ],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -6,7 +6,9 @@ A service supplies its config loader, its database proxy, its migrations and
 a `build(config)` that creates one serving process's server.
 """
 
+import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -34,6 +36,11 @@ class ServiceConfig(Protocol):
 
 C = TypeVar("C", bound=ServiceConfig)
 
+log = logging.getLogger("mesh.service")
+# Backoff while the database cannot be reached at start.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+
 
 def configured(name: str, load_config: Callable[[], C]) -> C:
     """The process's config, with logging set up; or exit with one line naming
@@ -49,14 +56,32 @@ def configured(name: str, load_config: Callable[[], C]) -> C:
 def standard_middleware(
     auth: AuthConfig, database: AnyDatabase, internal: Sequence[str] = ()
 ) -> list[middleware.Middleware]:
-    """The order every service uses: log, map errors, authenticate, then a connection.
+    """The order every service uses: log, map errors, authenticate, check the
+    request, then a connection.
     `internal` lists the methods only other services of the mesh may call."""
     return [
         middleware.log_requests,
         middleware.map_errors,
         middleware.authenticate(TokenVerifier(auth), ServiceCredential(auth), internal),
+        middleware.well_formed,
         middleware.connection_per_call(database, unavailable=(OperationalError, InterfaceError)),
     ]
+
+
+def _migrate_when_reachable(database: DatabaseProxy, package: str, table: str) -> None:
+    """Migrate; while the database cannot be reached, say so in one line and
+    try again with backoff (it may simply be starting too)."""
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            migrate(database, package, table)
+            return
+        except (OperationalError, InterfaceError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            log.warning(f"cannot reach the database ({reason}); retrying in {delay:g} s")
+            close_all(database)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
 
 def run_service(
@@ -71,7 +96,6 @@ def run_service(
     `background(config)` gives a task run once per service (see `serve`)."""
     config = configured(name, load_config)
     database.initialize(open_database(config.database_url, max_connections=1))
-    package, table = migrations
-    migrate(database, package, table)
+    _migrate_when_reachable(database, *migrations)
     close_all(database)  # no connection may cross the fork into the servers
     serve(lambda: build(config), config.server, background(config) if background else None)

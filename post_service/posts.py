@@ -45,6 +45,7 @@ from mesh.auth import Caller
 from mesh.db import utcnow
 from mesh.errors import (
     Conflict,
+    Internal,
     InvalidArgument,
     MeshError,
     NotFound,
@@ -52,6 +53,7 @@ from mesh.errors import (
     Unavailable,
 )
 from mesh.faults import Checkpoint
+from mesh.ids import checked_id
 from post_service.models import Post, PostStatus, database
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,8 @@ class Posts:
         self._checkpoint("recorded")
         try:
             return self.finish(caller, post)
-        except Unavailable:
+        except (Unavailable, Internal):
+            # The attach may or may not have happened: detach before deleting.
             self._undo(caller, post)
             raise
         except MeshError:
@@ -230,6 +233,7 @@ class Posts:
 
 
 def _published(post_id: str) -> Post:
+    checked_id("postId", post_id)
     post = Post.get_or_none((Post.id == post_id) & (Post.status == PostStatus.PUBLISHED))
     if post is None:
         raise NotFound(f"post {post_id} not found")
@@ -245,11 +249,13 @@ def _validate(new: NewPost) -> None:
         raise InvalidArgument(
             f"a post can have at most {MAX_MEDIA} media, got {len(new.media_ids)}"
         )
+    if any(not media_id for media_id in new.media_ids):
+        raise InvalidArgument("mediaIds contains an empty id")
+    for media_id in new.media_ids:
+        checked_id("mediaIds", media_id)
     duplicates = sorted({i for i in new.media_ids if new.media_ids.count(i) > 1})
     if duplicates:
         raise InvalidArgument(f"mediaIds lists {', '.join(duplicates)} more than once")
-    if any(not media_id for media_id in new.media_ids):
-        raise InvalidArgument("mediaIds contains an empty id")
     if len(new.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise InvalidArgument(
             f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"

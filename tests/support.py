@@ -4,6 +4,7 @@ gateway's REST API as a client sees it, and waiting on a condition."""
 import io
 import os
 import socket
+import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,8 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import grpc
 import httpx
 import psycopg2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -38,6 +41,18 @@ def fresh_postgres_database(admin_url: str = ADMIN_DATABASE_URL) -> Iterator[str
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.close()
+
+
+def grpc_serving(address: str) -> bool:
+    """Whether the gRPC server at `address` reports SERVING (False if it is not up)."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+    except grpc.RpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -130,9 +145,12 @@ def small_jpeg(size: int = 2048) -> bytes:
 
 
 def fake_mp4(size: int) -> bytes:
-    """Bytes that begin like an MP4 (an ftyp box), random after that."""
-    header = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
-    return header + os.urandom(size - len(header))
+    """Bytes laid out like an MP4 (an ftyp box, then an mdat box holding the
+    rest), random inside the mdat: what a camera writes, as far as the leading
+    bytes tell."""
+    ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    mdat = struct.pack(">I", size - len(ftyp)) + b"mdat"
+    return ftyp + mdat + os.urandom(size - len(ftyp) - len(mdat))
 
 
 def put_part(url: str, data: bytes) -> str:

@@ -16,7 +16,7 @@ from gateway import processes
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, free_port, posts_of, small_jpeg, wait_for
+from tests.support import Api, free_port, grpc_serving, posts_of, small_jpeg, wait_for
 
 
 @contextmanager
@@ -34,20 +34,10 @@ def crashing_post_service(mesh, fault: str, log_dir, **overrides: str) -> Iterat
     )
     try:
         address = f"127.0.0.1:{port}"
-        processes.wait_until(lambda: _serving(address), "the crashing post_service", 60, child)
+        processes.wait_until(lambda: grpc_serving(address), "the crashing post_service", 60, child)
         yield address
     finally:
         processes.stop(child)
-
-
-def _serving(address: str) -> bool:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=1
-        )
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _create_post_and_crash(address: str, token: str, media_ids: list[str]) -> None:

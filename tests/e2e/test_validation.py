@@ -2,9 +2,13 @@
 
 import pytest
 
-from tests.support import Api
+from tests.support import Api, small_jpeg
 
 MIB = 1024 * 1024
+INVISIBLE = (
+    "fileName contains invisible formatting characters (such as right-to-left override, "
+    "zero-width or line-separator characters)"
+)
 GOOD = {"fileName": "a.jpg", "fileType": "image/jpeg", "fileSize": 1000, "mediaType": "post-image"}
 
 
@@ -39,6 +43,11 @@ GOOD = {"fileName": "a.jpg", "fileType": "image/jpeg", "fileSize": 1000, "mediaT
         ),
         ({**GOOD, "fileName": "x" * 256}, "fileName is longer than 255 bytes"),
         ({**GOOD, "fileName": "a\u0007b.jpg"}, "fileName contains control characters"),
+        ({**GOOD, "fileName": " \u3000 "}, "fileName is blank"),
+        *[
+            ({**GOOD, "fileName": f"invoice{ch}gpj.exe"}, INVISIBLE)
+            for ch in ("\u202e", "\u200b", "\u2066", "\ufeff")
+        ],
         (
             {**GOOD, "checksumSha256": "nope"},
             "checksumSha256 must be the base64 of a 32-byte SHA-256 digest",
@@ -63,6 +72,12 @@ def test_the_storage_key_extension_comes_from_the_type_not_the_name(api: Api):
     assert reply.json()["uploadUrl"].split("?")[0].endswith(".png")
 
 
+TOO_MANY = (
+    "too many uploads in progress: at most 20 per user whose upload URLs can still be used; "
+    "complete one, or wait for the URLs of aborted or deleted ones to expire (within 15 minutes)"
+)
+
+
 def test_at_most_20_pending_sessions_per_user(api: Api):
     for _ in range(20):
         assert api.http.post("/api/v1/media/upload-session", json=GOOD).status_code == 200
@@ -70,7 +85,34 @@ def test_at_most_20_pending_sessions_per_user(api: Api):
     reply = api.http.post("/api/v1/media/upload-session", json=GOOD)
 
     assert reply.status_code == 429
-    assert reply.json()["message"] == (
-        "too many uploads in progress: at most 20 pending sessions per user; complete or abort one first"
-    )
+    assert reply.json()["message"] == TOO_MANY
     assert len(api.http.get("/api/v1/media", params={"pageSize": 100}).json()["media"]) == 20
+
+
+def test_aborting_sessions_does_not_mint_live_upload_urls_past_the_limit(api: Api):
+    # Given 20 sessions created and aborted at once: their URLs still work for 15 minutes
+    for _ in range(20):
+        media_id = api.http.post("/api/v1/media/upload-session", json=GOOD).json()["mediaId"]
+        assert api.http.post(f"/api/v1/media/{media_id}/abort").status_code == 200
+
+    # When one more is asked for
+    reply = api.http.post("/api/v1/media/upload-session", json=GOOD)
+
+    # Then it is refused, and nothing was recorded
+    assert reply.status_code == 429
+    assert reply.json()["message"] == TOO_MANY
+    statuses = [
+        m["status"] for m in api.http.get("/api/v1/media", params={"pageSize": 100}).json()["media"]
+    ]
+    assert statuses == ["ABORTED"] * 20
+
+
+def test_deleting_uploads_does_not_mint_live_upload_urls_past_the_limit(api: Api):
+    for _ in range(20):
+        media_id = api.upload(small_jpeg())["mediaId"]
+        assert api.http.delete(f"/api/v1/media/{media_id}").status_code == 200
+
+    reply = api.http.post("/api/v1/media/upload-session", json=GOOD)
+
+    assert reply.status_code == 429
+    assert reply.json()["message"] == TOO_MANY

@@ -62,6 +62,23 @@ def test_a_declared_checksum_is_bound_into_the_upload_and_checked(api: Api):
     assert api.complete(session["mediaId"]).status_code == 200
 
 
+def test_a_checksum_in_loose_base64_is_made_canonical_at_session_creation(api: Api):
+    data = small_jpeg()
+    canonical = _sha256(data)
+    # Set the two unused low bits of the last base64 character: the same digest.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    loose = canonical[:42] + alphabet[alphabet.index(canonical[42]) | 0b11] + "="
+    assert loose != canonical
+
+    session = api.create_session(data, checksumSha256=loose).json()
+    put(session, data)
+    reply = api.complete(session["mediaId"])
+
+    assert session["uploadHeaders"]["x-amz-checksum-sha256"] == canonical
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["status"] in ("UPLOADED", "PROCESSING", "READY")
+
+
 @pytest.mark.parametrize(
     "send_header", [True, False], ids=["with-declared-header", "without-header"]
 )

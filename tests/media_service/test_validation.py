@@ -7,10 +7,14 @@ import pytest
 
 from media_service.media_types import MEDIA_TYPES
 from media_service.uploads import storage_key
-from media_service.validation import Declaration, validate
+from media_service.validation import Declaration, canonical_checksum, validate
 from mesh.errors import InvalidArgument
 
 MIB = 1024 * 1024
+INVISIBLE_MESSAGE = (
+    "fileName contains invisible formatting characters (such as right-to-left override, "
+    "zero-width or line-separator characters)"
+)
 
 
 def _declaration(**overrides) -> Declaration:
@@ -39,6 +43,12 @@ def test_a_good_declaration_gives_its_media_type():
         ({"file_name": "é" * 128 + ".jpg"}, "fileName is longer than 255 bytes"),
         ({"file_name": "a\x00.jpg"}, "fileName contains control characters"),
         ({"file_name": "a\n.jpg"}, "fileName contains control characters"),
+        ({"file_name": "   "}, "fileName is blank"),
+        ({"file_name": "\u3000\u00a0"}, "fileName is blank"),
+        *[
+            ({"file_name": f"photo{ch}gpj.exe"}, INVISIBLE_MESSAGE)
+            for ch in ("\u202e", "\u200b", "\u200d", "\u2066", "\u2069", "\ufeff", "\u2028")
+        ],
         ({"file_type": ""}, "fileType is required"),
         (
             {"file_type": "image/svg+xml"},
@@ -78,6 +88,21 @@ def test_a_real_checksum_is_accepted():
     checksum = base64.b64encode(hashlib.sha256(b"data").digest()).decode()
 
     validate(_declaration(checksum_sha256=checksum))
+
+
+def test_a_checksum_with_unused_bits_set_is_made_canonical():
+    canonical = base64.b64encode(hashlib.sha256(b"data").digest()).decode()
+    # The 43rd character carries two unused low bits; set them.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    loose = canonical[:42] + alphabet[alphabet.index(canonical[42]) | 0b11] + "="
+    assert loose != canonical and base64.b64decode(loose) == base64.b64decode(canonical)
+
+    assert canonical_checksum(loose) == canonical
+    assert canonical_checksum("") == ""
+
+
+def test_a_file_name_in_any_script_is_accepted():
+    validate(_declaration(file_name="日本の写真 — été.jpg"))
 
 
 def test_a_file_name_of_exactly_255_bytes_is_accepted():

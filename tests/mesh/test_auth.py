@@ -115,10 +115,57 @@ def test_a_re_signed_payload_is_refused(settings, verifier):
         verifier.verify(f"Bearer {header}.{forged}.{signature}")
 
 
+def test_a_header_claiming_rs256_for_the_ec_key_is_refused_not_an_error(settings, verifier):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(
+        _claims(settings), rsa_key, algorithm="RS256", headers={"kid": devkeys.KEY_ID}
+    )
+
+    with pytest.raises(Unauthenticated, match="The specified alg value is not allowed"):
+        verifier.verify(f"Bearer {token}")
+
+
 @pytest.mark.parametrize(
-    "authorization", [None, "", "Basic abc", "Bearer ", "token-without-scheme"]
+    "subject, reason",
+    [
+        ("x" * 256, "the subject is longer than 255 characters"),
+        ("alice\x00", "the subject contains control characters"),
+        ("   ", "empty subject"),
+    ],
 )
-def test_a_missing_or_malformed_authorization_is_refused(verifier, authorization):
+def test_a_subject_that_cannot_name_a_user_is_refused(settings, verifier, subject, reason):
+    token = _signed(settings, _claims(settings, sub=subject))
+
+    with pytest.raises(Unauthenticated, match=reason):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_a_subject_of_255_characters_is_accepted(settings, verifier):
+    token = _signed(settings, _claims(settings, sub="x" * 255))
+
+    assert verifier.verify(f"Bearer {token}").user_id == "x" * 255
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Basic abc",
+        "Bearer ",
+        "token-without-scheme",
+        "bearer {token}",
+        "BEARER {token}",
+        "Bearer  {token}",
+        "Bearer {token} extra",
+    ],
+)
+def test_a_missing_or_malformed_authorization_is_refused(settings, verifier, authorization):
+    if authorization:
+        authorization = authorization.format(token=devkeys.mint_token(settings, "alice"))
+
     with pytest.raises(Unauthenticated):
         verifier.verify(authorization)
 

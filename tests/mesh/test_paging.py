@@ -24,7 +24,18 @@ def test_a_cursor_round_trips():
     assert paging.decode_cursor(paging.encode_cursor(at, "id-1")) == (at, "id-1")
 
 
-@pytest.mark.parametrize("token", ["not-base64!", "bm90IGpzb24=", "WzFd"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-base64!",
+        "bm90IGpzb24=",
+        "WzFd",
+        paging.encode_cursor(datetime(2026, 1, 1), "x" * 37),
+        paging.encode_cursor(datetime(2026, 1, 1), "id\x00"),
+        "A" * 10_000,
+    ],
+    ids=["not-base64", "not-json", "not-a-pair", "long-id", "nul-in-id", "huge"],
+)
 def test_a_forged_cursor_is_refused(token):
     with pytest.raises(InvalidArgument, match="pageToken is not a token this server issued"):
         paging.decode_cursor(token)
