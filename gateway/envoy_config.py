@@ -29,15 +29,39 @@ READ_METHODS = [
 ]
 # The largest real REST body is a complete-multipart of 10,000 parts (~0.6 MB).
 MAX_REST_BODY_BYTES = 1024 * 1024
+# A REST reply is one transcoded message: gRPC's default message limit.
+MAX_REST_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_DOWNSTREAM_CONNECTIONS = 10_000
+# Past 80 % of this heap Envoy closes idle connections sooner, at 95 % it
+# returns free memory, at 98 % it refuses new requests (503).
+MAX_HEAP_BYTES = 1024 * 1024 * 1024
+# Edge-proxy limits (Envoy's best practices for an edge proxy): what one
+# connection may buffer and the header block of one request may take.
+CONNECTION_BUFFER_BYTES = 32 * 1024
+MAX_REQUEST_HEADERS_KB = 32
+# A connection with no request in flight is closed after this long (sooner
+# when the connections or the heap fill up); one whose request headers do not
+# all arrive within REQUEST_HEADERS_TIMEOUT_SECONDS gets 408 and is closed.
+# Browsers, HTTP clients and gRPC channels reopen an idle-closed connection on
+# their next call without the caller noticing, so a short timeout costs a
+# caller one handshake after a pause; a socket that only holds one of the
+# MAX_DOWNSTREAM_CONNECTIONS slots is gone within seconds instead of an hour.
+IDLE_TIMEOUT_SECONDS = 10
+REQUEST_HEADERS_TIMEOUT_SECONDS = 10
+# How much of a caller's x-request-id the access log keeps.
+MAX_REQUEST_ID_CHARS = 128
+# On every reply to a caller: never sniffed as another type, never cached.
+REPLY_HEADERS = [("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
 # HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body.
 LOCAL_REPLY_CODES = [
     (400, 3),
     (401, 16),
     (403, 7),
     (404, 5),
+    (408, 4),
     (413, 8),
     (429, 8),
+    (431, 8),
     (503, 14),
     (504, 4),
 ]
@@ -61,7 +85,15 @@ def render(settings: Settings) -> str:
         read_methods=READ_METHODS,
         internal_headers=INTERNAL_HEADERS,
         max_rest_body_bytes=MAX_REST_BODY_BYTES,
+        max_rest_response_bytes=MAX_REST_RESPONSE_BYTES,
         max_connections=MAX_DOWNSTREAM_CONNECTIONS,
+        max_heap_bytes=MAX_HEAP_BYTES,
+        connection_buffer_bytes=CONNECTION_BUFFER_BYTES,
+        max_request_headers_kb=MAX_REQUEST_HEADERS_KB,
+        idle_timeout_seconds=IDLE_TIMEOUT_SECONDS,
+        request_headers_timeout_seconds=REQUEST_HEADERS_TIMEOUT_SECONDS,
+        max_request_id_chars=MAX_REQUEST_ID_CHARS,
+        reply_headers_to_add=REPLY_HEADERS,
         cors_origins=settings.cors_origins,
         internal_methods=INTERNAL_METHODS,
         local_reply_codes=LOCAL_REPLY_CODES,

@@ -8,6 +8,7 @@ from mesh.config import AuthConfig, Env, ServerConfig, database_url
 DEFAULT_PORT = 50051
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
 DEFAULT_BUCKET = "media"
+DCI_8K_PIXELS = 8192 * 4320  # the largest frame a camera records today
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class UploadPolicy:
 @dataclass(frozen=True)
 class ProcessingConfig:
     image_max_pixels: int  # larger images fail before any pixel is decoded
+    video_max_pixels: int  # likewise for every frame of a video
     ffmpeg_timeout_seconds: int
     unattached_ttl_seconds: int  # media in no post are deleted after this
     janitor_interval_seconds: int
@@ -77,6 +79,7 @@ class MediaConfig:
             ),
             processing=ProcessingConfig(
                 image_max_pixels=env.integer("IMAGE_MAX_PIXELS", 100_000_000, minimum=1),
+                video_max_pixels=env.integer("VIDEO_MAX_PIXELS", DCI_8K_PIXELS, minimum=1),
                 ffmpeg_timeout_seconds=env.integer("FFMPEG_TIMEOUT_SECONDS", 120, minimum=1),
                 unattached_ttl_seconds=env.integer("UNATTACHED_TTL", 86_400, minimum=1),
                 janitor_interval_seconds=env.integer("JANITOR_INTERVAL_SECONDS", 300, minimum=1),

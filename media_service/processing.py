@@ -28,7 +28,7 @@ from media_service.images import Undecodable, Variant, process_image
 from media_service.media_types import MEDIA_TYPES
 from media_service.models import Media, Status, database
 from media_service.storage import OriginalChanged, Storage, derived_prefix
-from media_service.videos import process_video
+from media_service.videos import VideoLimits, process_video
 from mesh.db import utcnow
 from mesh.errors import Unavailable
 from mesh.faults import Checkpoint
@@ -36,6 +36,10 @@ from mesh.faults import Checkpoint
 log = logging.getLogger(__name__)
 
 TRANSIENT = (Unavailable, OperationalError, InterfaceError)
+# failureReason is shown to users: what went wrong in their words, no paths,
+# no exception names (the log has those).
+INTERNAL_ERROR_REASON = "the file could not be processed because of an error on our side"
+ORIGINAL_CHANGED_REASON = "the file in storage changed after it was verified"
 MAX_RETRIES = 10
 
 # Called with "claimed" when a job has taken its media (see mesh.faults).
@@ -91,17 +95,9 @@ class Processor:
         self._checkpoint("claimed")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="media-") as scratch:
-            try:
-                fields = self._outputs(media, Path(scratch))
-            except (Undecodable, OriginalChanged) as error:
-                self._fail(media, str(error))
-                return
-            except TRANSIENT:
-                raise  # retried with backoff
-            except Exception as error:
-                log.exception("processing error", extra={"fields": {"media_id": media_id}})
-                self._fail(media, f"processing error: {type(error).__name__}: {error}")
-                return
+            fields = self._outputs_or_failure(media, Path(scratch))
+        if fields is None:
+            return
         if not _finish(media, Status.READY, **fields):
             # Ended while we worked (deleted, say): what we wrote would be orphaned.
             self._storage.delete_derivatives(media.storage_key)
@@ -112,9 +108,28 @@ class Processor:
             extra={"fields": {"media_id": media_id, "kind": fields["kind"], "ms": elapsed_ms}},
         )
 
-    def _fail(self, media: Media, reason: str) -> None:
+    def _outputs_or_failure(self, media: Media, scratch: Path) -> dict[str, Any] | None:
+        """The outputs, or None when the media ended FAILED instead."""
+        try:
+            return self._outputs(media, scratch)
+        except Undecodable as error:
+            self._fail(media, str(error), error.detail)
+        except OriginalChanged as error:
+            self._fail(media, ORIGINAL_CHANGED_REASON, str(error))
+        except TRANSIENT:
+            raise  # retried with backoff
+        except Exception:
+            # A fault of ours, not of the file: the detail is for operators only.
+            log.exception("processing error", extra={"fields": {"media_id": media.id}})
+            self._fail(media, INTERNAL_ERROR_REASON)
+        return None
+
+    def _fail(self, media: Media, reason: str, detail: str = "") -> None:
         _finish(media, Status.FAILED, failure_reason=reason)
-        log.info("processing failed", extra={"fields": {"media_id": media.id, "reason": reason}})
+        log.info(
+            "processing failed",
+            extra={"fields": {"media_id": media.id, "reason": reason, "detail": detail}},
+        )
 
     def _outputs(self, media: Media, scratch: Path) -> dict[str, Any]:
         """Make the outputs from the original (pinned to its ETag) and store them."""
@@ -122,7 +137,7 @@ class Processor:
         self._storage.download(media.storage_key, media.etag or "", original)
         kind = MEDIA_TYPES[media.media_type].kind
         if kind == "image":
-            image = process_image(original, scratch, self._config.image_max_pixels)
+            image = process_image(original, scratch, media.file_type, self._config.image_max_pixels)
             fields: dict[str, Any] = {
                 "width": image.width,
                 "height": image.height,
@@ -130,7 +145,11 @@ class Processor:
             }
             variants = image.variants
         else:
-            video = process_video(original, scratch, self._config.ffmpeg_timeout_seconds)
+            limits = VideoLimits(
+                max_pixels=self._config.video_max_pixels,
+                timeout_seconds=self._config.ffmpeg_timeout_seconds,
+            )
+            video = process_video(original, scratch, media.file_type, limits)
             fields = {
                 "width": video.width,
                 "height": video.height,

@@ -21,7 +21,7 @@ def problem_with(storage: Storage, media: Media, stored: StoredObject) -> str | 
         head = storage.read_head(
             media.storage_key, stored.etag, min(signatures.HEAD_BYTES, stored.size)
         )
-        reason = signatures.mismatch(media.file_type, head)
+        reason = signatures.mismatch(media.file_type, head, stored.size)
         if reason is None and media.checksum_sha256:
             reason = _checksum_problem(storage, media, stored)
     except OriginalChanged:

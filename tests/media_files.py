@@ -79,12 +79,118 @@ def heic_photo() -> bytes:
     return buffer.getvalue()
 
 
-def short_video(directory: Path, seconds: int = 2, size: str = "320x240") -> bytes:
-    """An H.264 MP4 of ffmpeg's test pattern."""
-    path = directory / f"clip-{os.getpid()}.mp4"
+# Encoders for each container the tests write: what phones and browsers use.
+_ENCODERS = {
+    ".mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast"],
+    ".mov": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast"],
+    ".webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+}
+
+
+def short_video(
+    directory: Path,
+    seconds: float = 2,
+    size: str = "320x240",
+    suffix: str = ".mp4",
+    frames: int | None = None,
+) -> bytes:
+    """A video of ffmpeg's test pattern: H.264 in MP4 or QuickTime, VP9 in WebM;
+    `frames` cuts it to that many frames."""
+    path = directory / f"clip-{os.getpid()}{suffix}"
     argv = [
-        "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast",
+        "ffmpeg", "-v", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25",
+        *_ENCODERS[suffix], *(["-frames:v", str(frames)] if frames else []),
     ]  # fmt: skip
     subprocess.run([*argv, str(path)], check=True, timeout=60)
     return path.read_bytes()
+
+
+def huge_mjpeg_mov(directory: Path, side: int = 16_000) -> bytes:
+    """A one-frame Motion-JPEG QuickTime movie of side x side pixels (a few MB):
+    a solid-grey JPEG written directly, put in a .mov by ffmpeg without decoding."""
+    frame = directory / f"frame-{os.getpid()}.jpg"
+    frame.write_bytes(solid_grey_jpeg(side, side))
+    path = directory / f"huge-{os.getpid()}.mov"
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "mjpeg", "-i", str(frame), "-c", "copy"]
+    subprocess.run([*argv, "-f", "mov", str(path)], check=True, timeout=60)
+    return path.read_bytes()
+
+
+def solid_grey_jpeg(width: int, height: int) -> bytes:
+    """A baseline 4:2:0 JPEG, every 8x8 block mid-grey, made without an encoder:
+    with the standard tables each block is the same 6 bits (DC difference 0,
+    end of block), so a 256 MP picture is 4.5 MB and takes milliseconds."""
+
+    def segment(marker: int, data: bytes) -> bytes:
+        return bytes([0xFF, marker]) + struct.pack(">H", len(data) + 2) + data
+
+    components = [(1, 0x22), (2, 0x11), (3, 0x11)]  # Y sampled 2x2, Cb and Cr 1x1
+    header = (
+        segment(0xDB, bytes([0] + [1] * 64))  # quantisation table 0: all coefficients are 0
+        + segment(0xC0, struct.pack(">BHHB", 8, height, width, 3) + b"".join(bytes([c, s, 0]) for c, s in components))
+        + segment(0xC4, _STANDARD_LUMA_DC + _STANDARD_LUMA_AC)
+        + segment(0xDA, bytes([3, 1, 0, 2, 0, 3, 0, 0, 63, 0]))
+    )  # fmt: skip
+    blocks = ((width + 15) // 16) * ((height + 15) // 16) * 6
+    bits = "001010" * (blocks % 4)  # "00": DC category 0, "1010": end of block
+    bits += "1" * (-len(bits) % 8)  # padding, as JPEG wants it
+    tail = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+    return b"\xff\xd8" + header + b"\x28\xa2\x8a" * (blocks // 4) + tail + b"\xff\xd9"
+
+
+# The standard luminance Huffman tables of JPEG (ITU T.81 annex K), as DHT entries.
+_STANDARD_LUMA_DC = bytes([0x00, 0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, *range(12)])
+_STANDARD_LUMA_AC = bytes(
+    [0x10, 0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D]
+) + bytes.fromhex(
+    "01020300041105122131410613516107227114328191a1082342b1c11552d1f0"
+    "2433627282090a161718191a25262728292a3435363738393a43444546474849"
+    "4a535455565758595a636465666768696a737475767778797a83848586878889"
+    "8a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5"
+    "c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8"
+    "f9fa"
+)
+
+
+def big_png(side: int = 10_000) -> bytes:
+    """An RGB PNG of side x side pixels (100 MP by default), red and blue halves:
+    small on disk, full size once decoded."""
+    image = Image.new("RGB", (side, side), (20, 40, 220))
+    image.paste((220, 30, 30), (0, 0, side // 2, side))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def dash_manifest(media: Path) -> bytes:
+    """A DASH manifest (MPD) whose one video is `media`, named by a file:// URL.
+    ffmpeg, left to pick a demuxer from the content, plays `media` from it."""
+    return f"""<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"
+  profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" mediaPresentationDuration="PT2S">
+ <Period>
+  <AdaptationSet mimeType="video/mp4">
+   <Representation id="1" bandwidth="100000" width="320" height="240" codecs="avc1.42c00d">
+    <BaseURL>file://{media}</BaseURL>
+    <SegmentBase/>
+   </Representation>
+  </AdaptationSet>
+ </Period>
+</MPD>
+""".encode()
+
+
+# What a DASH manifest can wear to pass for an MP4 or QuickTime file: its first
+# bytes are a box header (size, type, brand) and, being an XML comment, also
+# valid XML before the manifest; nothing in them stops ffmpeg's DASH probe.
+DISGUISES = {
+    "ftyp-jp2": b"<!--ftypjp2 -->\n",
+    "ftyp-jpx": b"<!--ftypjpx -->\n",
+    "ftyp-jxl": b"<!--ftypjxl -->\n",
+    "free": b"<!--free-->\n",
+    "wide": b"<!--wide-->\n",
+}
+
+
+def disguised_dash_manifest(media: Path, disguise: str) -> bytes:
+    return DISGUISES[disguise] + dash_manifest(media)

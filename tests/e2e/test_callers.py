@@ -19,8 +19,10 @@ import grpc
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import devkeys
+from gateway.envoy_config import INTERNAL_METHODS
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
@@ -137,6 +139,36 @@ def test_grpcurl_lists_describes_and_calls_through_the_gateway_and_directly(sett
     assert health == {"status": "SERVING"}
 
 
+def test_reflection_through_the_gateway_shows_nothing_of_the_internal_methods(settings, user):
+    auth = ["-H", f"authorization: Bearer {token_for(settings, user)}"]
+    gateway = f"127.0.0.1:{settings.gateway_port}"
+    internal = [path.rpartition("/")[2] for path in INTERNAL_METHODS]
+    assert {"AttachMedia", "DetachMedia", "ListPostMedia"} <= set(internal)
+
+    def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [GRPCURL, "-plaintext", *auth, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    described = grpcurl(gateway, "describe", "media.v1.MediaService")
+    assert described.returncode == 0, described.stderr
+    assert "rpc GetMedia" in described.stdout
+    assert [m for m in internal if f"rpc {m} " in described.stdout] == []
+    for symbol in ("media.v1.AttachMediaRequest", "media.v1.ListPostMediaResponse"):
+        refused = grpcurl(gateway, "describe", symbol)
+        assert refused.returncode != 0
+        assert f"Symbol not found: {symbol}" in refused.stderr
+    # What the public methods use is all still there, and they can be called.
+    for symbol in ("media.v1.ListMediaRequest", "media.v1.Media", "post.v1.Post"):
+        assert grpcurl(gateway, "describe", symbol).returncode == 0, symbol
+    listed = grpcurl("-d", '{"page_size": 5}', gateway, "media.v1.MediaService/ListMedia")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {}
+
+
 def _claims(settings, **overrides):
     now = int(time.time())
     return {
@@ -170,6 +202,8 @@ def _resigned(settings) -> str:
     return f"{header}.{payload}.{signature}"
 
 
+_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
 FORGERIES = {
     "alg-none": lambda s: _unsigned(_claims(s)),
     "hs256-made-up-key": lambda s: jwt.encode(
@@ -179,6 +213,9 @@ FORGERIES = {
     "expired": lambda s: _es256(s, _claims(s, exp=int(time.time()) - 3600)),
     "other-issuer": lambda s: _es256(s, _claims(s, iss="https://evil.example")),
     "other-audience": lambda s: _es256(s, _claims(s, aud="another-app")),
+    "rs256-header-on-the-es256-key": lambda s: jwt.encode(
+        _claims(s), _RSA_KEY, algorithm="RS256", headers={"kid": devkeys.KEY_ID}
+    ),
 }
 
 
@@ -186,17 +223,19 @@ FORGERIES = {
 def test_a_forged_token_is_refused_by_the_gateway_and_by_each_service(settings, forgery):
     token = FORGERIES[forgery](settings)
     metadata = [("authorization", f"Bearer {token}"), ("x-user-id", "alice")]
-    # Envoy answers a genuine token minted for another audience with 403 (the
-    # services, with 401: to them it is no token of theirs).
-    http_status, grpc_status = (401, grpc.StatusCode.UNAUTHENTICATED)
-    if forgery == "other-audience":
-        http_status, grpc_status = (403, grpc.StatusCode.PERMISSION_DENIED)
 
-    assert (
-        httpx.get(f"{settings.gateway_url}/api/v1/media", headers=dict(metadata)).status_code
-        == http_status
+    # A genuine token minted for another audience too: to the gateway (whose
+    # jwt_authn would say 403) as to the services it is no token of theirs.
+    rest = httpx.get(f"{settings.gateway_url}/api/v1/media", headers=dict(metadata))
+    assert rest.status_code == 401
+    assert rest.json()["code"] == 16
+    assert _list_media_status(settings.gateway_port, metadata) == grpc.StatusCode.UNAUTHENTICATED
+    grpc_web = httpx.post(
+        f"{settings.gateway_url}/media.v1.MediaService/ListMedia",
+        content=_grpc_web_frame(b""),
+        headers={"content-type": "application/grpc-web+proto", **dict(metadata)},
     )
-    assert _list_media_status(settings.gateway_port, metadata) == grpc_status
+    assert grpc_web.headers["grpc-status"] == "16"
     assert _list_media_status(settings.media_port, metadata) == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.RpcError) as raised:
         post_pb2_grpc.PostServiceStub(
@@ -210,6 +249,17 @@ def _list_media_status(port: int, metadata) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as raised:
         stub.ListMedia(media_pb2.ListMediaRequest(), metadata=metadata, timeout=10)
     return raised.value.code()
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Token"])
+def test_only_the_bearer_scheme_spelled_so_is_read_at_both_layers(settings, user, scheme):
+    metadata = [("authorization", f"{scheme} {token_for(settings, user)}")]
+
+    rest = httpx.get(f"{settings.gateway_url}/api/v1/media", headers=dict(metadata))
+
+    assert rest.status_code == 401
+    assert _list_media_status(settings.gateway_port, metadata) == grpc.StatusCode.UNAUTHENTICATED
+    assert _list_media_status(settings.media_port, metadata) == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_token_in_the_query_string_is_not_read(settings, user):

@@ -1,15 +1,17 @@
 """Processing by the real dramatiq worker on RabbitMQ, outputs in the S3 server."""
 
 import io
+import re
 import sys
 
 import httpx
+import pytest
 from PIL import Image
 
 from gateway import processes
 from gateway.settings import ROOT
 from tests import media_files
-from tests.support import Api, wait_for
+from tests.support import Api, put, storage_key, wait_for
 
 MIB = 1024 * 1024
 
@@ -26,6 +28,12 @@ def _settled(api: Api, media_id: str, timeout: float = 60):
         return record if record["status"] in ("READY", "FAILED") else None
 
     return wait_for(done, f"media {media_id} to be READY or FAILED", timeout)
+
+
+def _assert_fit_for_users(reason: str) -> None:
+    """failureReason is shown to users: no worker path, no exception class name."""
+    assert "/tmp" not in reason and "media-" not in reason and "original" not in reason
+    assert not re.search(r"\b[A-Z][a-z]+(Error|Exception)\b", reason), reason
 
 
 def _image(url: str) -> Image.Image:
@@ -104,8 +112,18 @@ def test_a_truncated_jpeg_fails_with_a_reason(api: Api):
     record = _settled(api, media_id, timeout=20)
 
     assert record["status"] == "FAILED"
-    assert record["failureReason"].startswith("the image cannot be decoded: ")
-    assert "truncated" in record["failureReason"]
+    assert record["failureReason"] == "the image cannot be decoded: the file is truncated"
+    _assert_fit_for_users(record["failureReason"])
+
+
+def test_an_image_pillow_cannot_identify_fails_in_words_without_paths(api: Api):
+    data = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200  # a PNG signature, then nothing of a PNG
+
+    record = _settled(api, _upload(api, data, "image/png"), timeout=20)
+
+    assert record["status"] == "FAILED"
+    assert record["failureReason"] == "the image cannot be decoded: it is not a valid PNG file"
+    _assert_fit_for_users(record["failureReason"])
 
 
 def test_a_decompression_bomb_fails_before_its_pixels_are_decoded(api: Api):
@@ -120,13 +138,65 @@ def test_a_decompression_bomb_fails_before_its_pixels_are_decoded(api: Api):
     )
 
 
-def test_a_video_ffprobe_cannot_read_fails_with_its_reason(api: Api):
-    data = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00" + b"\x00" * 4000
+def test_a_video_ffprobe_cannot_read_fails_in_words_without_paths(api: Api):
+    # The boxes of an MP4 (so it passes complete), but no movie in them.
+    data = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x00mdat" + bytes(4000)
 
     record = _settled(api, _upload(api, data, "video/mp4", "post-video"), timeout=20)
 
     assert record["status"] == "FAILED"
-    assert record["failureReason"].startswith("ffprobe cannot read the file: ")
+    assert record["failureReason"] == "the video cannot be read: it is not a valid MP4 file"
+    _assert_fit_for_users(record["failureReason"])
+
+
+@pytest.mark.parametrize(
+    "disguise, declared",
+    [("ftyp-jp2", "video/mp4"), ("free", "video/mp4"), ("free", "video/quicktime")],
+)
+def test_a_dash_manifest_naming_a_file_on_the_worker_is_rejected_at_complete(
+    api: Api, s3, settings, tmp_path, disguise, declared
+):
+    # A real video on this machine (where the worker runs), and a manifest whose
+    # BaseURL names it, behind bytes that begin like an MP4 or QuickTime box.
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(media_files.short_video(tmp_path))
+    data = media_files.disguised_dash_manifest(secret, disguise)
+    session = api.create_session(data, declared, mediaType="post-video", fileName="clip").json()
+    put(session, data)
+
+    reply = api.complete(session["mediaId"])
+
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["message"] == f"upload rejected: content is not {declared}"
+    record = api.media(session["mediaId"]).json()
+    assert record["status"] == "REJECTED"
+    assert not record.get("posterUrl")
+    key = storage_key(session, settings.s3_bucket)
+    assert s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=key).get("KeyCount") == 0
+
+
+def test_a_video_over_the_pixel_limit_fails_without_decoding_a_frame(api: Api, tmp_path):
+    data = media_files.huge_mjpeg_mov(tmp_path)  # 16000x16000, one frame, 4.5 MB
+
+    record = _settled(api, _upload(api, data, "video/quicktime", "post-video"), timeout=20)
+
+    assert record["status"] == "FAILED"
+    assert (
+        record["failureReason"]
+        == "the video is 16000x16000 pixels, over the limit of 35389440 pixels"
+    )
+    assert not record.get("posterUrl")
+
+
+def test_a_single_frame_video_gets_its_frame_as_the_poster(api: Api, tmp_path):
+    data = media_files.short_video(tmp_path, frames=1)
+
+    record = _settled(api, _upload(api, data, "video/mp4", "post-video"))
+
+    assert record["status"] == "READY", record.get("failureReason")
+    assert (record["width"], record["height"]) == (320, 240)
+    poster = _image(record["posterUrl"])
+    assert (poster.format, poster.size) == ("WEBP", (320, 240))
 
 
 def test_a_worker_killed_mid_job_leaves_the_job_to_the_next_worker(api: Api, mesh, tmp_path):

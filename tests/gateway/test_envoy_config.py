@@ -69,3 +69,45 @@ def test_tokens_are_read_from_the_authorization_header_only(tmp_path: Path):
     assert "from_params" not in provider
     names = list(filters)
     assert names.index("envoy.filters.http.grpc_web") < names.index("envoy.filters.http.jwt_authn")
+
+
+def _typed_configs(node: object) -> list[dict]:
+    if isinstance(node, dict):
+        found = [node["typed_config"]] if isinstance(node.get("typed_config"), dict) else []
+        return found + [c for value in node.values() for c in _typed_configs(value)]
+    if isinstance(node, list):
+        return [c for value in node for c in _typed_configs(value)]
+    return []
+
+
+def test_every_typed_config_names_its_type(tmp_path: Path):
+    config = yaml.safe_load(envoy_config.render(Settings.from_env({"DATA_DIR": str(tmp_path)})))
+
+    typed = _typed_configs(config)
+
+    assert len(typed) > 5
+    assert [c for c in typed if not c.get("@type", "").startswith("type.googleapis.com/")] == []
+
+
+def test_connections_and_streams_are_bounded_the_edge_proxy_way(tmp_path: Path):
+    config = yaml.safe_load(envoy_config.render(Settings.from_env({"DATA_DIR": str(tmp_path)})))
+
+    listener = config["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert listener["per_connection_buffer_limit_bytes"] == 32 * 1024
+    assert manager["request_headers_timeout"] == "10s"
+    assert manager["common_http_protocol_options"]["idle_timeout"] == "10s"
+    assert manager["http2_protocol_options"]["max_concurrent_streams"] == 100
+    assert manager["max_request_headers_kb"] == 32
+    # Nothing that would end a healthy long-lived stream once it is going.
+    assert "max_stream_duration" not in manager["common_http_protocol_options"]
+    assert "max_connection_duration" not in manager["common_http_protocol_options"]
+    actions = {a["name"]: a for a in config["overload_manager"]["actions"]}
+    reduce = actions["envoy.overload_actions.reduce_timeouts"]
+    assert {t["name"] for t in reduce["triggers"]} == {
+        "envoy.resource_monitors.global_downstream_max_connections",
+        "envoy.resource_monitors.fixed_heap",
+    }
+    assert [t["timer"] for t in reduce["typed_config"]["timer_scale_factors"]] == [
+        "HTTP_DOWNSTREAM_CONNECTION_IDLE"
+    ]
