@@ -24,9 +24,12 @@ def run(settings: Settings) -> None:
         storage = "embedded S3 server" if settings.s3_endpoint_url is None else settings.storage_url
         database = settings.database_url or f"SQLite under {settings.data_dir}"
         broker = settings.broker_url or "in-process worker"
+        demo = f"http://{settings.host}:{settings.demo_port}/#token={devkeys.mint_token(settings, 'alice')}"
         print(
             f"\nmedia mesh is up\n"
             f"  gateway   {settings.gateway_url}  (REST, grpc-web, gRPC)\n"
+            f"  demo      {demo}\n"
+            f"            (as alice, for an hour)\n"
             f"  storage   {storage}\n"
             f"  database  {database}\n"
             f"  jobs      {broker}\n\n"

@@ -47,6 +47,7 @@ class LocalMesh:
                 self.start_worker()
             self.start_reflection()
             self.start_envoy()
+            self.start_demo()
         except BaseException:
             self.stop()
             raise
@@ -104,6 +105,17 @@ class LocalMesh:
 
             processes.wait_until(ready, "the worker", START_TIMEOUT_SECONDS, child)
 
+    def start_demo(self, name: str = "demo", port: int | None = None) -> str:
+        """The browser demo page; its URL. Another `port` serves the same page
+        from an origin the gateway's CORS does not allow (for the tests)."""
+        port = port or self.settings.demo_port
+        child = self._start(name, [sys.executable, "-m", "gateway.demo"], DEMO_PORT=str(port))
+        url = f"http://{self.settings.host}:{port}/"
+        processes.wait_until(
+            lambda: _http_ok(f"{url}config.json"), name, START_TIMEOUT_SECONDS, child
+        )
+        return url
+
     def start_envoy(self) -> None:
         config = envoy_config.write(self.settings)
         argv = [
@@ -131,10 +143,10 @@ class LocalMesh:
             for h in healthy
         )
 
-    def _start(self, name: str, argv: list[str]) -> processes.Child:
+    def _start(self, name: str, argv: list[str], **env: str) -> processes.Child:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-        child = processes.start(name, argv, self.service_env(), ROOT, self._log_dir)
+        child = processes.start(name, argv, {**self.service_env(), **env}, ROOT, self._log_dir)
         self._children[name] = child
         return child
 
@@ -149,6 +161,8 @@ class LocalMesh:
             SERVICE_TOKEN_PATH=str(s.service_token_path),
             JWT_ISSUER=s.jwt_issuer,
             JWT_AUDIENCE=s.jwt_audience,
+            GATEWAY_PORT=str(s.gateway_port),
+            DEMO_PORT=str(s.demo_port),
             MEDIA_SERVICE_PORT=str(s.media_port),
             POST_SERVICE_PORT=str(s.post_port),
             REFLECTION_PORT=str(s.reflection_port),

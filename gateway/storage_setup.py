@@ -35,8 +35,10 @@ def ensure_bucket(settings: Settings) -> None:
             "CORSRules": [
                 {
                     "AllowedOrigins": settings.cors_origins,
-                    "AllowedMethods": ["GET", "HEAD", "PUT"],
-                    "AllowedHeaders": ["*"],
+                    "AllowedMethods": ["PUT", "GET", "HEAD"],
+                    # What a presigned PUT binds; the README gives the same rule
+                    # for a production bucket.
+                    "AllowedHeaders": ["content-type", "if-none-match", "x-amz-checksum-sha256"],
                     "ExposeHeaders": ["ETag"],
                     "MaxAgeSeconds": 600,
                 }

@@ -1,6 +1,8 @@
-"""Generate the Python stubs and Envoy's descriptor set from protos/.
+"""Generate the Python stubs and Envoy's descriptor set from protos/, or the
+browser client's TypeScript.
 
     python protos/generate.py [OUT_DIR]
+    python protos/generate.py --typescript OUT_DIR PROTOC_GEN_ES
 
 The .proto files live at protos/<pkg>/v1/*.proto and are compiled under the
 virtual root `genproto/`, so the generated modules form one package,
@@ -10,9 +12,11 @@ compares.
 """
 
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
 PACKAGE = "genproto"
@@ -55,5 +59,63 @@ def generate(out_dir: Path) -> None:
             (directory / "__init__.py").touch()
 
 
+# The REST mapping (google.api.http) is the gateway's business: a browser
+# talks grpc-web, so its generated code leaves the options out, and with them
+# the whole descriptor.proto they would pull into every bundle.
+HTTP_ANNOTATIONS = "google/api/annotations.proto"
+# What the browser client's messages need besides our own files (well-known
+# types come with @bufbuild/protobuf).
+TYPESCRIPT_DEPENDENCIES = ["google/rpc/error_details.proto", "google/rpc/status.proto"]
+
+
+def generate_typescript(out_dir: Path, plugin: Path) -> None:
+    """protobuf-es messages and service descriptors (which Connect-ES calls), one
+    `*_pb.ts` per .proto, under the files' own paths (`media/v1/media_pb.ts`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = sorted(str(s.relative_to(PROTOS)) for s in PROTOS.rglob("*.proto"))
+    with tempfile.TemporaryDirectory() as scratch:
+        descriptors = Path(scratch) / "browser.pb"
+        _compile(
+            [f"-I{PROTOS}", *include_dirs()[1:], "--include_imports"]
+            + [f"--descriptor_set_out={descriptors}", *sources]
+        )
+        descriptors.write_bytes(_without_rest_mapping(descriptors.read_bytes(), sources))
+        _compile(
+            [
+                f"--descriptor_set_in={descriptors}",
+                f"--plugin=protoc-gen-es={plugin}",
+                f"--es_out={out_dir}",
+                "--es_opt=target=ts,import_extension=js",
+                *sources,
+                *TYPESCRIPT_DEPENDENCIES,
+            ]
+        )
+
+
+def _compile(args: list[str]) -> None:
+    if protoc.main(["protoc", *args]) != 0:
+        raise SystemExit("protoc failed")
+
+
+def _without_rest_mapping(serialized: bytes, sources: list[str]) -> bytes:
+    files = descriptor_pb2.FileDescriptorSet.FromString(serialized)
+    kept = descriptor_pb2.FileDescriptorSet()
+    for file in files.file:
+        if file.name.startswith("google/api/"):
+            continue
+        if file.name in sources:
+            dependencies = [d for d in file.dependency if d != HTTP_ANNOTATIONS]
+            del file.dependency[:]
+            file.dependency.extend(dependencies)
+            for service in file.service:
+                for method in service.method:
+                    method.ClearField("options")
+        kept.file.append(file)
+    return kept.SerializeToString()
+
+
 if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)
+    if sys.argv[1:2] == ["--typescript"]:
+        generate_typescript(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)

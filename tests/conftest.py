@@ -37,6 +37,7 @@ def mesh_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
         POST_SERVICE_PORT=str(free_port()),
         REFLECTION_PORT=str(free_port()),
         S3_PORT=str(free_port()),
+        DEMO_PORT=str(free_port()),
         DATA_DIR=str(data_dir),
         SERVER_PROCESSES="2",
     )

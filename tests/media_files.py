@@ -106,6 +106,16 @@ def short_video(
     return path.read_bytes()
 
 
+def padded_video(directory: Path, size: int) -> bytes:
+    """A playable MP4 of exactly `size` bytes: a short clip, then a top-level
+    `free` box (which players and ffmpeg skip) filled with random bytes, so
+    every part of a multipart upload carries different data."""
+    clip = short_video(directory, seconds=1)
+    padding = size - len(clip) - 8
+    assert padding >= 0, f"a playable MP4 needs at least {len(clip) + 8} bytes"
+    return clip + struct.pack(">I", padding + 8) + b"free" + os.urandom(padding)
+
+
 def huge_mjpeg_mov(directory: Path, side: int = 16_000) -> bytes:
     """A one-frame Motion-JPEG QuickTime movie of side x side pixels (a few MB):
     a solid-grey JPEG written directly, put in a .mov by ffmpeg without decoding."""

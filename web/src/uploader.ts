@@ -1,0 +1,326 @@
+/**
+ * Uploading a file straight to storage, the whole flow:
+ *
+ *     session ──▶ PUT (one, or parts in parallel) ──▶ complete ──▶ follow to READY/FAILED
+ *        ▲                      │
+ *        └─ resume: a saved multipart upload of the same file sends only its missing parts
+ *
+ * The bytes never pass through the gateway; the gateway is called over
+ * grpc-web for the session, the part URLs, completion and the media's state.
+ * A file up to the single-PUT limit is hashed (SHA-256, WebCrypto) and the
+ * digest declared, so storage and the server can check every byte.
+ */
+
+import { type GatewayOptions, gatewayTransport, type MediaClient, mediaClient } from "./client.js";
+import { aborted, fromCallError, StorageRefusal, UploadError } from "./errors.js";
+import { type Media, MediaStatus } from "./gen/media/v1/media_pb.js";
+import { sendParts, sleep } from "./parts.js";
+import { backoffDelay, isRetryable, MAX_ATTEMPTS, type PartSpec, planParts } from "./plan.js";
+import { ResumeStore } from "./resume.js";
+import { put } from "./transfer.js";
+
+/** Files up to this size go up in one PUT (the server's multipart threshold). */
+export const SINGLE_PUT_LIMIT = 5 * 1024 * 1024;
+export const DEFAULT_CONCURRENCY = 4;
+
+export type UploadStatus =
+  | "preparing"
+  | "uploading"
+  | "completing"
+  | "UPLOADED"
+  | "PROCESSING"
+  | "READY"
+  | "FAILED";
+
+export interface PartProgress {
+  number: number;
+  loaded: number;
+  size: number;
+}
+
+export interface UploadProgress {
+  loaded: number;
+  total: number;
+  /** loaded / total, 0..1 */
+  fraction: number;
+  /** Multipart uploads: each part's bytes sent. */
+  parts: PartProgress[];
+}
+
+export interface UploadOptions {
+  /** "post-image", "post-video", "avatar": the server's media-type table. */
+  mediaType: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: UploadProgress) => void;
+  onStatus?: (status: UploadStatus, media?: Media) => void;
+  /** Parts in flight at once (default 4). */
+  concurrency?: number;
+  /** Follow the media until READY or FAILED before resolving (default true). */
+  waitForProcessing?: boolean;
+}
+
+export interface UploaderOptions extends GatewayOptions {
+  /** Where multipart uploads are remembered for resuming (default localStorage). */
+  resume?: ResumeStore;
+}
+
+export class MediaUploader {
+  readonly media: MediaClient;
+  readonly resumeStore: ResumeStore;
+
+  constructor(options: UploaderOptions) {
+    this.media = mediaClient(gatewayTransport(options));
+    this.resumeStore = options.resume ?? new ResumeStore();
+  }
+
+  /** Upload `file`; resolves to the media (READY or FAILED unless told not to wait). */
+  upload(file: File, options: UploadOptions): Promise<Media> {
+    return new Upload(this, file, options).run();
+  }
+
+  /** Poll the media with backoff until it is READY or FAILED. */
+  async follow(mediaId: string, options: Pick<UploadOptions, "signal" | "onStatus"> = {}): Promise<Media> {
+    for (let delay = FIRST_POLL_MS; ; delay = Math.min(delay * 1.5, MAX_POLL_MS)) {
+      const media = await this.media.getMedia({ mediaId }, { signal: options.signal });
+      options.onStatus?.(statusOf(media.status), media);
+      if (media.status === MediaStatus.READY || media.status === MediaStatus.FAILED) {
+        return media;
+      }
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
+/** What a multipart session or a parts listing says of the upload's layout. */
+interface Layout {
+  uploadId: string;
+  partSize: bigint;
+  totalParts: number;
+}
+
+const FIRST_POLL_MS = 300;
+const MAX_POLL_MS = 3_000;
+
+function statusOf(status: MediaStatus): UploadStatus {
+  return (MediaStatus[status] as UploadStatus | undefined) ?? "uploading";
+}
+
+/** One run of `upload`: remembers the media it made, to abort it if told to. */
+class Upload {
+  private mediaId = "";
+  private completed = false;
+  private readonly total: number;
+  private readonly loaded = new Map<number, number>();
+  private readonly sizes = new Map<number, number>();
+
+  constructor(
+    private readonly uploader: MediaUploader,
+    private readonly file: File,
+    private readonly options: UploadOptions,
+  ) {
+    this.total = file.size;
+  }
+
+  async run(): Promise<Media> {
+    try {
+      this.status("preparing");
+      await this.send();
+      this.completed = true;
+      if (this.options.waitForProcessing === false) {
+        return await this.uploader.media.getMedia({ mediaId: this.mediaId });
+      }
+      return await this.uploader.follow(this.mediaId, this.options);
+    } catch (error) {
+      throw await this.failed(error);
+    }
+  }
+
+  private async send(): Promise<void> {
+    const saved = this.uploader.resumeStore.find(this.file, this.options.mediaType);
+    if (saved && (await this.resume(saved.mediaId))) {
+      return;
+    }
+    if (this.file.size <= SINGLE_PUT_LIMIT) {
+      await this.sendSingle();
+    } else {
+      await this.sendMultipart();
+    }
+  }
+
+  private async sendSingle(): Promise<void> {
+    const checksumSha256 = await sha256Base64(this.file);
+    const session = await this.createSession(checksumSha256);
+    this.track([{ number: 1, start: 0, end: this.file.size }]);
+    this.status("uploading");
+    await putWithRetries(() =>
+      put(session.uploadUrl, this.file, {
+        headers: session.uploadHeaders,
+        signal: this.options.signal,
+        onProgress: (loaded) => this.progress(1, loaded),
+      }), this.options.signal);
+    this.status("completing");
+    await this.uploader.media.completeUpload({ mediaId: this.mediaId }, this.callOptions());
+  }
+
+  private async sendMultipart(): Promise<void> {
+    const session = await this.createSession("");
+    this.remember();
+    const urls = new Map(session.parts.map((p) => [p.partNumber, p.uploadUrl]));
+    await this.sendMissingParts(session, new Set(), urls);
+  }
+
+  /** Carry on a saved multipart upload; false if it cannot be resumed any more. */
+  private async resume(mediaId: string): Promise<boolean> {
+    let listing;
+    try {
+      listing = await this.uploader.media.listUploadParts({ mediaId }, this.callOptions());
+    } catch (error) {
+      const refused = fromCallError(error);
+      if (refused.reason === "ABORTED" || refused.reason === "NETWORK") {
+        throw refused;
+      }
+      this.uploader.resumeStore.forget(mediaId); // ended, completed or gone: start anew
+      return false;
+    }
+    this.mediaId = mediaId;
+    const stored = new Set(listing.storedParts.map((p) => p.partNumber));
+    const urls = new Map(listing.missingParts.map((p) => [p.partNumber, p.uploadUrl]));
+    await this.sendMissingParts(listing, stored, urls);
+    return true;
+  }
+
+  private async sendMissingParts(
+    layout: Layout,
+    stored: Set<number>,
+    urls: Map<number, string>,
+  ): Promise<void> {
+    const plan = planParts(this.file.size, Number(layout.partSize), layout.totalParts);
+    this.track(plan);
+    for (const part of plan.filter((p) => stored.has(p.number))) {
+      this.loaded.set(part.number, part.end - part.start);
+    }
+    this.status("uploading");
+    this.progress(0, 0);
+    const etags = await sendParts({
+      media: this.uploader.media,
+      mediaId: this.mediaId,
+      file: this.file,
+      parts: plan.filter((p) => !stored.has(p.number)),
+      urls,
+      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
+      signal: this.options.signal,
+      onPartProgress: (number, loaded) => this.progress(number, loaded),
+    });
+    this.status("completing");
+    const listed = stored.size ? await this.storedEtags() : new Map<number, string>();
+    const parts = [...new Map([...listed, ...etags])].sort(([a], [b]) => a - b);
+    await this.uploader.media.completeMultipartUpload(
+      {
+        mediaId: this.mediaId,
+        uploadId: layout.uploadId,
+        parts: parts.map(([partNumber, etag]) => ({ partNumber, etag })),
+      },
+      this.callOptions(),
+    );
+    this.uploader.resumeStore.forget(this.mediaId);
+  }
+
+  private async storedEtags(): Promise<Map<number, string>> {
+    const listing = await this.uploader.media.listUploadParts({ mediaId: this.mediaId }, this.callOptions());
+    return new Map(listing.storedParts.map((p) => [p.partNumber, p.etag]));
+  }
+
+  private async createSession(checksumSha256: string) {
+    const session = await this.uploader.media.createUploadSession(
+      {
+        fileName: this.file.name,
+        fileType: this.file.type,
+        fileSize: BigInt(this.file.size),
+        mediaType: this.options.mediaType,
+        checksumSha256,
+      },
+      this.callOptions(),
+    );
+    this.mediaId = session.mediaId;
+    return session;
+  }
+
+  private remember(): void {
+    this.uploader.resumeStore.save({
+      mediaId: this.mediaId,
+      mediaType: this.options.mediaType,
+      fileName: this.file.name,
+      size: this.file.size,
+      lastModified: this.file.lastModified,
+      savedAt: Date.now(),
+    });
+  }
+
+  /** The error to reject with; an aborted upload is also aborted on the server. */
+  private async failed(error: unknown): Promise<UploadError> {
+    const wasAborted = this.options.signal?.aborted || (error instanceof DOMException && error.name === "AbortError");
+    if (!wasAborted) {
+      return error instanceof StorageRefusal ? error.asUploadError() : fromCallError(error);
+    }
+    if (this.mediaId && !this.completed) {
+      this.uploader.resumeStore.forget(this.mediaId);
+      // Best effort: the janitor ends a session nobody completes anyway.
+      await this.uploader.media.abortUpload({ mediaId: this.mediaId }).catch(() => undefined);
+    }
+    return aborted();
+  }
+
+  private callOptions() {
+    return { signal: this.options.signal };
+  }
+
+  private status(status: UploadStatus): void {
+    this.options.onStatus?.(status);
+  }
+
+  private track(parts: PartSpec[]): void {
+    for (const part of parts) {
+      this.sizes.set(part.number, part.end - part.start);
+      this.loaded.set(part.number, 0);
+    }
+  }
+
+  private progress(part: number, loaded: number): void {
+    if (part) {
+      this.loaded.set(part, loaded);
+    }
+    const sent = [...this.loaded.values()].reduce((sum, n) => sum + n, 0);
+    this.options.onProgress?.({
+      loaded: sent,
+      total: this.total,
+      fraction: this.total ? Math.min(1, sent / this.total) : 1,
+      parts: [...this.loaded].map(([number, bytes]) => ({
+        number,
+        loaded: bytes,
+        size: this.sizes.get(number) ?? 0,
+      })),
+    });
+  }
+}
+
+/** A single PUT, retried like a part (its URL cannot be renewed, so not on 403). */
+async function putWithRetries(send: () => Promise<string>, signal?: AbortSignal): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      const retry =
+        error instanceof StorageRefusal && error.httpStatus !== 403 && isRetryable(error.httpStatus);
+      if (!retry || attempt >= MAX_ATTEMPTS) {
+        throw error;
+      }
+      await sleep(backoffDelay(attempt), signal);
+    }
+  }
+}
+
+/** SHA-256 of the whole file, base64: what `checksumSha256` declares. */
+export async function sha256Base64(file: Blob): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  return btoa(String.fromCharCode(...digest));
+}
