@@ -152,12 +152,13 @@ class Upload {
     const session = await this.createSession(checksumSha256);
     this.track([{ number: 1, start: 0, end: this.file.size }]);
     this.status("uploading");
-    await putWithRetries(() =>
+    const send = () =>
       put(session.uploadUrl, this.file, {
         headers: session.uploadHeaders,
         signal: this.options.signal,
         onProgress: (loaded) => this.progress(1, loaded),
-      }), this.options.signal);
+      });
+    await putWithRetries(send, this.options.signal);
     this.status("completing");
     await this.uploader.media.completeUpload({ mediaId: this.mediaId }, this.callOptions());
   }
