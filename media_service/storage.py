@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from media_service.config import StorageConfig
+from media_service.presign import Presigner
 from mesh.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class MultipartRefused(Exception):
 class Storage:
     def __init__(self, config: StorageConfig) -> None:
         self._config = config
+        self._presigner = Presigner(config)
         self._client = boto3.client(
             "s3",
             endpoint_url=config.endpoint_url,
@@ -97,20 +99,10 @@ class Storage:
         self, key: str, content_type: str, size: int, checksum_sha256: str | None = None
     ) -> PresignedUpload:
         """A create-only PUT whose signature binds type, length and (if given) checksum."""
-        params: dict[str, object] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "ContentType": content_type,
-            "ContentLength": size,
-            "IfNoneMatch": "*",
-        }
         headers = {"Content-Type": content_type, "If-None-Match": "*"}
         if checksum_sha256:
-            params["ChecksumSHA256"] = checksum_sha256
             headers["x-amz-checksum-sha256"] = checksum_sha256
-        url = self._client.generate_presigned_url(
-            "put_object", Params=params, ExpiresIn=self._config.presign_ttl_seconds
-        )
+        url = self._presigner.put(key, {**headers, "Content-Length": str(size)})
         return PresignedUpload(url=url, headers=headers)
 
     def head(self, key: str) -> StoredObject | None:
@@ -193,17 +185,8 @@ class Storage:
 
     def presign_part(self, key: str, upload_id: str, number: int, size: int) -> str:
         """A PUT for one part whose signature binds its number and exact length."""
-        return self._client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "UploadId": upload_id,
-                "PartNumber": number,
-                "ContentLength": size,
-            },
-            ExpiresIn=self._config.presign_ttl_seconds,
-        )
+        query = {"uploadId": upload_id, "partNumber": str(number)}
+        return self._presigner.put(key, {"Content-Length": str(size)}, query)
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
         """The parts stored so far, or None if the upload is not open (any more)."""

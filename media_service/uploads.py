@@ -14,12 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import NoReturn
 
 from media_service import library, verification
+from media_service.admission import admit
 from media_service.config import UploadPolicy
-from media_service.models import Media, Status, database
+from media_service.models import Media, Status
 from media_service.multipart import (
     URL_BATCH,
     Layout,
@@ -29,7 +30,7 @@ from media_service.multipart import (
 )
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.validation import Declaration, canonical_checksum, validate
-from mesh.db import serialize_on, utcnow, write_transaction
+from mesh.db import utcnow
 from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -176,33 +177,37 @@ class Uploads:
         **multipart: object,
     ) -> Media:
         """Insert the PENDING record, within the caller's limit of uploads in progress."""
-        limit = self._policy.max_pending_per_user
         now = utcnow()
-        with write_transaction(database):
-            serialize_on(database, f"pending-uploads:{user_id}")
-            if _writable_uploads(user_id, now) >= limit:
-                minutes = -(-self._storage.url_lifetime_seconds // 60)
-                raise ResourceExhausted(
-                    f"too many uploads in progress: at most {limit} per user whose upload URLs "
-                    f"can still be used; complete one, or wait for the URLs of aborted or "
-                    f"deleted ones to expire (within {minutes} minutes)"
-                )
-            return Media.create(
-                id=media_id,
-                owner_id=user_id,
-                media_type=declaration.media_type,
-                status=Status.PENDING,
-                file_name=declaration.file_name,
-                file_type=declaration.file_type,
-                file_size=declaration.file_size,
-                checksum_sha256=declaration.checksum_sha256 or None,
-                storage_key=key,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-                urls_expire_at=now + timedelta(seconds=self._storage.url_lifetime_seconds),
-                created_at=now,
-                updated_at=now,
-                **multipart,
+        row = {
+            "id": media_id,
+            "owner_id": user_id,
+            "media_type": declaration.media_type,
+            "status": Status.PENDING,
+            "file_name": declaration.file_name,
+            "file_type": declaration.file_type,
+            "file_size": declaration.file_size,
+            "checksum_sha256": declaration.checksum_sha256 or None,
+            "storage_key": key,
+            "upload_id": None,
+            "part_size": None,
+            "total_parts": None,
+            "variants": "[]",
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+            "urls_expire_at": now + timedelta(seconds=self._storage.url_lifetime_seconds),
+            "created_at": now,
+            "updated_at": now,
+            **multipart,
+        }
+        limit = self._policy.max_pending_per_user
+        media = admit(row, limit, now)
+        if media is None:
+            minutes = -(-self._storage.url_lifetime_seconds // 60)
+            raise ResourceExhausted(
+                f"too many uploads in progress: at most {limit} per user whose upload URLs "
+                f"can still be used; complete one, or wait for the URLs of aborted or "
+                f"deleted ones to expire (within {minutes} minutes)"
             )
+        return media
 
     def _sign_missing(
         self, media: Media, stored: set[int], after: int
@@ -277,24 +282,6 @@ class Uploads:
             return
         Media.update(enqueued_at=utcnow()).where(Media.id == media_id).execute()
         log.info("queued processing", extra={"fields": {"media_id": media_id}})
-
-
-def _writable_uploads(user_id: str, now: datetime) -> int:
-    """The caller's uploads that can still write to storage: open sessions, and
-    ended ones (aborted, deleted, ...) whose presigned URLs have not expired yet.
-    Counting only open sessions would let create + abort cycles mint live URLs
-    without limit."""
-    return (
-        Media.select()
-        .where(
-            (Media.owner_id == user_id)
-            & (
-                ((Media.status == Status.PENDING) & (Media.expires_at > now))
-                | (Media.status.in_(Status.ENDED) & (Media.urls_expire_at > now))
-            )
-        )
-        .count()
-    )
 
 
 def _after_lost_race(media: Media, action: str) -> Media:

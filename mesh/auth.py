@@ -7,7 +7,11 @@ middleware; servicers read it with `current_caller()`.
 import hmac
 import json
 import logging
+import threading
+import time
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +28,8 @@ CLOCK_SKEW_SECONDS = 60
 # Users are stored by their `sub` (owner and author columns of this width).
 MAX_SUBJECT_CHARS = 255
 BEARER = "Bearer "
+# Verified tokens remembered per process (each until it expires).
+VERIFIED_TOKENS_KEPT = 10_000
 # Set only by services calling each other; the gateway strips them from callers.
 SERVICE_TOKEN_HEADER = "x-mesh-service-token"
 ON_BEHALF_OF_HEADER = "x-mesh-on-behalf-of"
@@ -53,6 +59,31 @@ def reset_caller(token: Any) -> None:
     _caller.reset(token)
 
 
+class VerifiedTokens:
+    """Tokens already verified, each until it expires: a client sends the same
+    token with every call, and checking its signature again is most of the
+    cost of authenticating a call. Bounded; the oldest entry goes first."""
+
+    def __init__(self, capacity: int, clock: Callable[[], float] = lambda: time.time()) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Caller | None:
+        with self._lock:
+            entry = self._entries.get(token)
+        if entry is None or self._clock() >= entry[1]:
+            return None  # an expired token is verified again, and refused
+        return entry[0]
+
+    def put(self, token: str, caller: Caller, valid_until: float) -> None:
+        with self._lock:
+            self._entries[token] = (caller, valid_until)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     """Checks signature, issuer, audience and expiry against a JWKS."""
 
@@ -61,11 +92,20 @@ class TokenVerifier:
         self._audience = config.audience
         self._jwks_client = jwt.PyJWKClient(config.jwks_url) if config.jwks_url else None
         self._keys: jwt.PyJWKSet | None = None
+        self._verified = VerifiedTokens(VERIFIED_TOKENS_KEPT)
         if self._jwks_client is None:
             self._keys = jwt.PyJWKSet.from_dict(json.loads(config.jwks_path.read_text()))
 
     def verify(self, authorization: str | None) -> Caller:
         token = _bearer_token(authorization)
+        caller = self._verified.get(token)
+        if caller is None:
+            caller, expires_at = self._verify(token)
+            self._verified.put(token, caller, expires_at + CLOCK_SKEW_SECONDS)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
+        """The caller the token names and when it expires; or why it is no good."""
         try:
             key = self._signing_key(token)
             claims = jwt.decode(
@@ -89,7 +129,7 @@ class TokenVerifier:
             # A token crafted to trip the library is still only an invalid token.
             log.warning("token verification failed unexpectedly", exc_info=True)
             raise Unauthenticated("invalid token: it cannot be verified") from None
-        return Caller(user_id=_subject(claims), token=token)
+        return Caller(user_id=_subject(claims), token=token), float(claims["exp"])
 
     def _signing_key(self, token: str) -> jwt.PyJWK:
         if self._jwks_client is not None:

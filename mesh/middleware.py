@@ -18,7 +18,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh import auth, logs, wellformed
-from mesh.db import AnyDatabase, call_deadline
+from mesh.db import AnyDatabase
 from mesh.errors import (
     InvalidArgument,
     MeshError,
@@ -26,6 +26,7 @@ from mesh.errors import (
     Unauthenticated,
     Unavailable,
 )
+from mesh.postgres import call_deadline
 
 log = logging.getLogger("mesh.rpc")
 

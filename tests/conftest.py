@@ -102,6 +102,16 @@ def anonymous(settings: Settings) -> Api:
     return Api(settings.gateway_url, None)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind the services run on, one test at a time."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/test.db"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="session")
 def s3(settings: Settings):  # type: ignore[no-untyped-def]
     return s3_client(settings)

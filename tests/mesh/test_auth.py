@@ -197,3 +197,38 @@ def test_keys_can_come_from_an_identity_providers_jwks_url(settings: Settings):
         assert verifier.verify(f"Bearer {devkeys.mint_token(settings, 'carol')}").user_id == "carol"
     finally:
         server.shutdown()
+
+
+def test_a_verified_token_is_remembered_until_it_expires(settings, verifier):
+    from mesh.auth import Caller, VerifiedTokens
+
+    now = [1000.0]
+    tokens = VerifiedTokens(capacity=2, clock=lambda: now[0])
+    alice = Caller(user_id="alice", token="t1")
+    tokens.put("t1", alice, valid_until=1060.0)
+
+    assert tokens.get("t1") is alice
+    now[0] = 1060.0
+    assert tokens.get("t1") is None
+
+
+def test_the_remembered_tokens_are_bounded_oldest_first():
+    from mesh.auth import Caller, VerifiedTokens
+
+    tokens = VerifiedTokens(capacity=2)
+    for name in ("t1", "t2", "t3"):
+        tokens.put(name, Caller(user_id=name, token=name), valid_until=float("inf"))
+
+    assert [tokens.get(t) is not None for t in ("t1", "t2", "t3")] == [False, True, True]
+
+
+def test_a_remembered_token_still_names_its_user_and_a_bad_one_is_never_remembered(
+    settings, verifier
+):
+    good = f"Bearer {devkeys.mint_token(settings, 'alice')}"
+    bad = f"Bearer {_signed(settings, _claims(settings, aud='another-app'))}"
+
+    assert verifier.verify(good).user_id == verifier.verify(good).user_id == "alice"
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="Audience doesn't match"):
+            verifier.verify(bad)

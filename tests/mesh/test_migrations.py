@@ -1,7 +1,6 @@
 """Migrations apply once, in order, on SQLite and PostgreSQL."""
 
 import threading
-from pathlib import Path
 
 import pytest
 from peewee import DatabaseProxy
@@ -9,16 +8,6 @@ from peewee import DatabaseProxy
 from gateway.settings import ROOT
 from mesh.db import close_all, open_database
 from mesh.migrations import migrate
-from tests.support import fresh_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path: Path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/test.db"
-    else:
-        with fresh_postgres_database() as url:
-            yield url
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,137 @@
+"""PostgreSQL for the services: a small pool, and no wait without an end.
+
+- Every wait on the server (connecting included) is bounded by psycopg2's
+  wait callback: ANSWER_TIMEOUT_SECONDS for any one answer, and the current
+  call's deadline (`call_deadline`). Past it the connection is cut, so the
+  pool drops it, and the statement fails as an OperationalError (503).
+- Checking a pooled connection out costs no round trip: a connection whose
+  socket has something to read while idle (the server's goodbye, or EOF) is
+  dropped; TCP keepalives find a peer that vanished without one.
+"""
+
+import os
+import select
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg2
+from peewee import Database
+from playhouse.pool import PooledPostgresqlDatabase
+from psycopg2 import extensions
+
+# The longest PostgreSQL may take over one statement (the server cancels it);
+# the client waits a little longer for any answer, connecting included, then
+# gives the connection up: a server that holds connections open and never
+# answers fails the call as UNAVAILABLE instead of holding its thread.
+STATEMENT_TIMEOUT_SECONDS = 5.0
+ANSWER_TIMEOUT_SECONDS = STATEMENT_TIMEOUT_SECONDS + 1.0
+# All of one RPC's waits on the database together: under the gateway's 10 s
+# timeout for reads, so the caller hears 503 from us rather than 504.
+CALL_TIMEOUT_SECONDS = 8.0
+# TCP keepalives find a peer that vanished while a pooled connection sat idle.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+# When the current call must be over (time.monotonic()), if its caller set a deadline.
+_call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
+
+
+class Pool(PooledPostgresqlDatabase):
+    """peewee's pool, checking a connection out without a round trip (peewee
+    sends `SELECT 1`, under the pool's lock, which serialises every call)."""
+
+    def _is_closed(self, conn: Any) -> bool:
+        if conn.closed or conn.get_transaction_status() != extensions.TRANSACTION_STATUS_IDLE:
+            return True
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        return bool(readable)  # an idle connection is sent nothing but a goodbye
+
+
+def open_postgres(url: str, max_connections: int) -> Database:
+    parsed = urlparse(url)
+    options: dict[str, object] = {
+        **KEEPALIVES,
+        **{key: values[-1] for key, values in parse_qs(parsed.query).items()},
+    }
+    statement_ms = round(STATEMENT_TIMEOUT_SECONDS * 1000)
+    server_options = f"-c statement_timeout={statement_ms} {options.pop('options', '')}"
+    options.pop("connect_timeout", None)  # the answer timeout bounds connecting too
+    extensions.set_wait_callback(_wait_with_deadline)
+    return Pool(
+        unquote(parsed.path.lstrip("/")) or "postgres",
+        user=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        max_connections=max_connections,
+        stale_timeout=300,
+        options=server_options.strip(),
+        **options,
+    )
+
+
+def _cut(connection: extensions.connection) -> None:
+    """Break the connection at the socket, so that psycopg2 and the pool see it
+    as lost. (close() would first try to cancel the query, which blocks on a
+    server that does not answer.)"""
+    with socket.socket(fileno=os.dup(connection.fileno())) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def call_deadline(seconds_left: float | None) -> Iterator[None]:
+    """Within this block every database wait ends by the caller's deadline
+    (`seconds_left`, None if it set none) or CALL_TIMEOUT_SECONDS from now,
+    whichever comes first."""
+    budget = (
+        CALL_TIMEOUT_SECONDS if seconds_left is None else min(seconds_left, CALL_TIMEOUT_SECONDS)
+    )
+    token = _call_deadline.set(time.monotonic() + budget)
+    try:
+        yield
+    finally:
+        _call_deadline.reset(token)
+
+
+def statement_deadline() -> datetime:
+    """When the client stops waiting for a statement sent now (UTC, naive, as
+    the mesh stores time): the answer timeout, or the call's deadline if sooner."""
+    ends = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+    call_ends = _call_deadline.get()
+    if call_ends is not None:
+        ends = min(ends, call_ends)
+    return datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=ends - time.monotonic())
+
+
+def _wait_with_deadline(connection: extensions.connection) -> None:
+    """psycopg2's wait callback (see psycopg2.extras.wait_select), bounded: past
+    ANSWER_TIMEOUT_SECONDS or the call's deadline the connection is cut (so the
+    pool discards it) and the statement fails as an OperationalError."""
+    deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+    call_ends = _call_deadline.get()
+    if call_ends is not None:
+        deadline = min(deadline, call_ends)
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _cut(connection)
+            raise psycopg2.OperationalError("the database did not answer in time")
+        if state == extensions.POLL_READ:
+            select.select([connection.fileno()], [], [], left)
+        elif state == extensions.POLL_WRITE:
+            select.select([], [connection.fileno()], [], left)
+        else:
+            raise psycopg2.OperationalError(f"unexpected state from poll: {state}")
