@@ -14,6 +14,7 @@ WEB_STUBS := web/src/gen/.generated
 WEB_BUILT := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/demo web/scripts -type f -not -path 'web/src/gen/*' 2>/dev/null)
 BROWSER := $(VENV)/.browser
+BENCH_TOOLS := $(VENV)/.bench-tools
 
 .PHONY: run test token protos bench check lint install clean
 
@@ -27,7 +28,7 @@ test: $(STUBS) $(WEB_BUILT) $(BROWSER)
 token: $(INSTALLED)
 	@$(PY) -m gateway token $(TOKEN_USER)
 
-bench: $(STUBS) $(WEB_BUILT) $(BROWSER)
+bench: $(STUBS) $(WEB_BUILT) $(BROWSER) $(BENCH_TOOLS)
 	$(PY) -m bench
 
 protos: $(INSTALLED)
@@ -62,6 +63,13 @@ $(BROWSER):
 	@command -v chromium >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	@mkdir -p $(VENV) && touch $@
+
+# The benchmarks' load generator (Companion, their peer, comes from npm into a cache).
+$(BENCH_TOOLS):
+	@command -v wrk >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wrk; }
 	@mkdir -p $(VENV) && touch $@
 
 $(WEB_INSTALLED): web/package.json web/package-lock.json

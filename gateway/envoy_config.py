@@ -48,6 +48,8 @@ MAX_REQUEST_HEADERS_KB = 32
 # MAX_DOWNSTREAM_CONNECTIONS slots is gone within seconds instead of an hour.
 IDLE_TIMEOUT_SECONDS = 10
 REQUEST_HEADERS_TIMEOUT_SECONDS = 10
+# Verified JWTs Envoy remembers (each until it expires), as each service does.
+VERIFIED_TOKENS_KEPT = 10_000
 # How much of a caller's x-request-id the access log keeps.
 MAX_REQUEST_ID_CHARS = 128
 # On every reply to a caller: never sniffed as another type, never cached.
@@ -94,6 +96,7 @@ def render(settings: Settings) -> str:
         request_headers_timeout_seconds=REQUEST_HEADERS_TIMEOUT_SECONDS,
         max_request_id_chars=MAX_REQUEST_ID_CHARS,
         reply_headers_to_add=REPLY_HEADERS,
+        verified_tokens_kept=VERIFIED_TOKENS_KEPT,
         cors_origins=settings.cors_origins,
         internal_methods=INTERNAL_METHODS,
         local_reply_codes=LOCAL_REPLY_CODES,

@@ -7,12 +7,15 @@ scoped to one call or one job (`connection_context()`), which is what grpc's
 thread pool and dramatiq's worker threads need.
 """
 
+import hashlib
+import re
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from weakref import WeakKeyDictionary
 
 from peewee import Database, DatabaseProxy, SqliteDatabase
 
@@ -87,13 +90,33 @@ def insert_serialized(
     PostgreSQL: the advisory lock and the statement go in one two-statement
     query, one round trip, which the server runs as one transaction; the
     INSERT's snapshot is taken after the lock is held, so it sees every row
-    inserted under the same key before. SQLite: an immediate transaction.
+    inserted under the same key before. The statement is prepared once per
+    connection (planning it each time was a third of the server's work).
+    SQLite: an immediate transaction.
     """
     if is_postgres(db):
-        locked_sql = f"SELECT pg_advisory_xact_lock(%s); {sql}"
+        name = _prepared(db, sql)
+        locked_sql = (
+            f"SELECT pg_advisory_xact_lock(%s); EXECUTE {name} ({', '.join(['%s'] * len(params))})"
+        )
         return list(db.execute_sql(locked_sql, (_lock_id(key), *params)).fetchall())
     with write_transaction(db):
         return list(db.execute_sql(sql_for(db, sql), params).fetchall())
+
+
+# The statements each PostgreSQL connection has prepared, by connection.
+_prepared_on: "WeakKeyDictionary[Any, set[str]]" = WeakKeyDictionary()
+
+
+def _prepared(db: AnyDatabase, sql: str) -> str:
+    """The name under which `sql` is prepared on the current connection."""
+    name = f"mesh_{hashlib.sha1(sql.encode()).hexdigest()[:16]}"
+    done = _prepared_on.setdefault(db.connection(), set())
+    if name not in done:
+        numbered = iter(range(1, sql.count("%s") + 1))
+        db.execute_sql(f"PREPARE {name} AS {re.sub('%s', lambda _: f'${next(numbered)}', sql)}")
+        done.add(name)
+    return name
 
 
 def sql_for(db: AnyDatabase, sql: str) -> str:

@@ -61,10 +61,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
         )
         with LocalMesh(Settings.from_env(env), env, log_dir=data_dir / "logs") as running:
             yield running
-        _delete_queues(queue)
+        delete_queues(queue)
 
 
-def _delete_queues(queue: str) -> None:
+def delete_queues(queue: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     channel = connection.channel()
     for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):

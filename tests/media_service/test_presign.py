@@ -1,6 +1,7 @@
-"""The presigned URLs are exactly botocore's own, for a third of the work."""
+"""The presigned URLs are exactly botocore's own."""
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,10 +24,17 @@ CONFIG = StorageConfig(
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
 
-def _botocore():  # type: ignore[no-untyped-def]
+def _at_the_same_time():  # type: ignore[no-untyped-def]
+    """Both signers read the same instant."""
+    return mock.patch.multiple(
+        "media_service.presign", current_time=mock.Mock(return_value=NOW.replace(tzinfo=UTC))
+    ), mock.patch("botocore.auth.get_current_datetime", return_value=NOW)
+
+
+def _botocore(config: StorageConfig = CONFIG):  # type: ignore[no-untyped-def]
     return boto3.client(
         "s3",
-        endpoint_url=CONFIG.endpoint_url,
+        endpoint_url=config.endpoint_url,
         aws_access_key_id=CONFIG.access_key_id,
         aws_secret_access_key=CONFIG.secret_access_key,
         region_name=CONFIG.region,
@@ -51,9 +59,23 @@ def test_a_single_put_url_is_botocores(checksum):
     if checksum:
         params["ChecksumSHA256"] = checksum
 
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
+    ours_at, theirs_at = _at_the_same_time()
+    with ours_at, theirs_at:
         ours = Storage(CONFIG).presign_put(params["Key"], "image/jpeg", 123456, checksum)
         theirs = _botocore().generate_presigned_url("put_object", Params=params, ExpiresIn=900)
+
+    assert _parts(ours.url) == _parts(theirs)
+
+
+def test_an_https_endpoint_on_its_default_port_signs_the_same():
+    r2 = replace(CONFIG, endpoint_url="https://0123abcd.r2.cloudflarestorage.com")
+    params = {"Bucket": "media", "Key": "avatar/u~1/1-x.webp", "ContentType": "image/webp",
+              "ContentLength": 9, "IfNoneMatch": "*"}  # fmt: skip
+
+    ours_at, theirs_at = _at_the_same_time()
+    with ours_at, theirs_at:
+        ours = Storage(r2).presign_put(params["Key"], "image/webp", 9)
+        theirs = _botocore(r2).generate_presigned_url("put_object", Params=params, ExpiresIn=900)
 
     assert _parts(ours.url) == _parts(theirs)
 
@@ -67,7 +89,8 @@ def test_a_part_url_is_botocores():
         "ContentLength": 8388608,
     }
 
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
+    ours_at, theirs_at = _at_the_same_time()
+    with ours_at, theirs_at:
         ours = Storage(CONFIG).presign_part(params["Key"], "2~aB/c+d=e", 7, 8388608)
         theirs = _botocore().generate_presigned_url("upload_part", Params=params, ExpiresIn=900)
 
