@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from media_service.models import Media, Status, database
-from mesh.db import insert_serialized, sql_for, while_awaited
+from mesh.db import DATABASE_UNAVAILABLE, insert_serialized, sql_for, while_awaited
 from mesh.errors import Unavailable
 
 _ENDED = ", ".join(f"'{status}'" for status in Status.ENDED)
@@ -55,7 +55,7 @@ def admit(row: dict[str, Any], limit: int, now: datetime) -> Media | None:
         return media
     if writable_uploads(owner, now) < limit:
         # Under the cap, so the time guard stopped it: the answer came too late.
-        raise Unavailable("the database is unavailable; try again shortly")
+        raise Unavailable(DATABASE_UNAVAILABLE)
     return None
 
 

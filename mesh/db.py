@@ -25,6 +25,9 @@ from mesh.postgres import Pool, open_postgres, statement_deadline
 # A service's models bind to a DatabaseProxy; helpers take it or the real database.
 AnyDatabase = Database | DatabaseProxy
 
+# What a caller reads when the database cannot be reached or answers too late.
+DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
+
 
 def utcnow() -> datetime:
     """Now in UTC, naive: how every table of the mesh stores time."""

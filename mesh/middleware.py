@@ -18,7 +18,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh import auth, logs, wellformed
-from mesh.db import AnyDatabase
+from mesh.db import DATABASE_UNAVAILABLE, AnyDatabase
 from mesh.errors import (
     InvalidArgument,
     MeshError,
@@ -196,6 +196,6 @@ def connection_per_call(db: AnyDatabase, unavailable: tuple[type[Exception], ...
             with call_deadline(call.context.time_remaining()), db.connection_context():
                 return proceed()
         except unavailable as error:
-            raise Unavailable("the database is unavailable; try again shortly") from error
+            raise Unavailable(DATABASE_UNAVAILABLE) from error
 
     return around
