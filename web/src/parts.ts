@@ -41,22 +41,45 @@ export async function sendParts(job: PartsJob): Promise<Map<number, string>> {
 
 async function sendPart(job: PartsJob, signer: PartSigner, part: PartSpec): Promise<string> {
   const body = job.file.slice(part.start, part.end);
-  for (let attempt = 1; ; attempt++) {
-    const url = await signer.urlFor(part.number);
-    try {
-      return await put(url, body, {
+  return withRetries(
+    async () =>
+      put(await signer.urlFor(part.number), body, {
         signal: job.signal,
         onProgress: (loaded) => job.onPartProgress(part.number, loaded),
-      });
+      }),
+    {
+      signal: job.signal,
+      renew: () => signer.expire(part.number),
+      onFailedAttempt: () => job.onPartProgress(part.number, 0),
+    },
+  );
+}
+
+export interface RetryOptions {
+  signal?: AbortSignal;
+  /** Called on 403 (an expired URL): the next attempt gets a fresh one. Without
+   * it a 403 is final (a single PUT's URL cannot be renewed). */
+  renew?: () => void;
+  onFailedAttempt?: () => void;
+}
+
+/** `send` a PUT, retried up to MAX_ATTEMPTS in all with backoff and jitter when
+ * storage's answer may be different next time. */
+export async function withRetries(send: () => Promise<string>, options: RetryOptions = {}): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
     } catch (error) {
-      job.onPartProgress(part.number, 0);
-      if (!(error instanceof StorageRefusal) || attempt >= MAX_ATTEMPTS || !isRetryable(error.httpStatus)) {
+      options.onFailedAttempt?.();
+      const status = error instanceof StorageRefusal ? error.httpStatus : -1;
+      const renewable = status !== 403 || options.renew !== undefined;
+      if (status < 0 || !isRetryable(status) || !renewable || attempt >= MAX_ATTEMPTS) {
         throw error;
       }
-      if (error.httpStatus === 403) {
-        signer.expire(part.number);
+      if (status === 403) {
+        options.renew?.();
       }
-      await sleep(backoffDelay(attempt), job.signal);
+      await sleep(backoffDelay(attempt), options.signal);
     }
   }
 }

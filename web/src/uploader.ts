@@ -14,8 +14,8 @@
 import { type GatewayOptions, gatewayTransport, type MediaClient, mediaClient } from "./client.js";
 import { aborted, fromCallError, StorageRefusal, UploadError } from "./errors.js";
 import { type Media, MediaStatus } from "./gen/media/v1/media_pb.js";
-import { sendParts, sleep } from "./parts.js";
-import { backoffDelay, isRetryable, MAX_ATTEMPTS, type PartSpec, planParts } from "./plan.js";
+import { sendParts, sleep, withRetries } from "./parts.js";
+import { type PartSpec, planParts } from "./plan.js";
 import { ResumeStore } from "./resume.js";
 import { put } from "./transfer.js";
 
@@ -158,7 +158,7 @@ class Upload {
         signal: this.options.signal,
         onProgress: (loaded) => this.progress(1, loaded),
       });
-    await putWithRetries(send, this.options.signal);
+    await withRetries(send, { signal: this.options.signal });
     this.status("completing");
     await this.uploader.media.completeUpload({ mediaId: this.mediaId }, this.callOptions());
   }
@@ -301,22 +301,6 @@ class Upload {
         size: this.sizes.get(number) ?? 0,
       })),
     });
-  }
-}
-
-/** A single PUT, retried like a part (its URL cannot be renewed, so not on 403). */
-async function putWithRetries(send: () => Promise<string>, signal?: AbortSignal): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await send();
-    } catch (error) {
-      const retry =
-        error instanceof StorageRefusal && error.httpStatus !== 403 && isRetryable(error.httpStatus);
-      if (!retry || attempt >= MAX_ATTEMPTS) {
-        throw error;
-      }
-      await sleep(backoffDelay(attempt), signal);
-    }
   }
 }
 
