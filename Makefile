@@ -38,7 +38,7 @@ protos: $(INSTALLED)
 check: $(STUBS) $(WEB_BUILT) $(BROWSER)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy mesh media_service post_service gateway bench
+	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway bench
 	cd web && npx tsc --noEmit
 	cd web && npm test --silent
 	$(PY) -m pytest

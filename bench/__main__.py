@@ -1,8 +1,9 @@
 """python -m bench: every benchmark, one table each."""
 
-from bench import browser, processing, sessions
+from bench import browser, client_upload, processing, sessions
 
 if __name__ == "__main__":
     processing.main()
     sessions.main()
     browser.main()
+    client_upload.main()

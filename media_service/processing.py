@@ -23,9 +23,9 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from peewee import InterfaceError, OperationalError
 
+from media_formats.media_types import MEDIA_TYPES
 from media_service.config import ProcessingConfig
 from media_service.images import Undecodable, Variant, process_image
-from media_service.media_types import MEDIA_TYPES
 from media_service.models import Media, Status, database
 from media_service.storage import OriginalChanged, Storage, derived_prefix
 from media_service.videos import VideoLimits, process_video

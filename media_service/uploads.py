@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import NoReturn
 
+from media_formats.media_types import MULTIPART_THRESHOLD
 from media_service import library, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
@@ -35,7 +36,6 @@ from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 
 log = logging.getLogger(__name__)
 
-MULTIPART_THRESHOLD = 5 * 1024 * 1024
 # Completed uploads: a repeated complete returns them as they are.
 DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")

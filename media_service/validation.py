@@ -5,7 +5,7 @@ import binascii
 import unicodedata
 from dataclasses import dataclass
 
-from media_service.media_types import MEDIA_TYPES, MediaType
+from media_formats.media_types import MEDIA_TYPES, MediaType
 from mesh.errors import InvalidArgument
 
 MAX_FILE_NAME_BYTES = 255

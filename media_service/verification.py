@@ -6,7 +6,7 @@ bytes (a ranged read, pinned to the ETag), and the SHA-256 when one was
 declared (single uploads only, at most 5 MiB, streamed).
 """
 
-from media_service import signatures
+from media_formats import signatures
 from media_service.models import Media
 from media_service.storage import OriginalChanged, Storage, StoredObject
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
@@ -151,6 +152,17 @@ def fake_mp4(size: int) -> bytes:
     ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
     mdat = struct.pack(">I", size - len(ftyp)) + b"mdat"
     return ftyp + mdat + os.urandom(size - len(ftyp) - len(mdat))
+
+
+def write_fake_mp4(path: Path, size: int) -> None:
+    """fake_mp4 of `size` bytes written to `path` a MiB at a time, never whole in memory."""
+    mib = 1024 * 1024
+    head = bytearray(fake_mp4(min(size, mib)))
+    head[24:28] = (size - 24).to_bytes(4, "big")  # the mdat box spans the whole file
+    with path.open("wb") as file:
+        file.write(head)
+        for written in range(len(head), size, mib):
+            file.write(os.urandom(min(mib, size - written)))
 
 
 def put_part(url: str, data: bytes) -> str:

@@ -7,7 +7,6 @@ refuse; it shares the mesh's database, bucket and broker, so what it writes
 is what the mesh sees. Calls go straight at its port, as the gateway's would.
 """
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +20,10 @@ import psycopg2
 import pytest
 
 from gateway import processes
-from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from tests.conftest import token_for
-from tests.support import free_port, grpc_serving, small_jpeg, wait_for
+from tests.own_services import own_media_service
+from tests.support import grpc_serving, small_jpeg, wait_for
 from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024
@@ -46,25 +45,17 @@ def isolated_media_service(mesh, log_dir: Path, wait: bool = True) -> Iterator[I
     settings = mesh.settings
     database = TcpProxy(urlparse(settings.database_url).port or 5432)
     storage = TcpProxy(settings.s3_port)
-    port = free_port()
-    env = {
-        **mesh.service_env(),
-        "MEDIA_SERVICE_PORT": str(port),
-        "SERVER_PROCESSES": "1",
-        "DATABASE_URL": _through(settings.database_url, database.port),
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{storage.port}",
-    }
-    child = processes.start(
-        "isolated-media-service", [sys.executable, "-m", "media_service"], env, ROOT, log_dir
-    )
     try:
-        address = f"127.0.0.1:{port}"
-        if wait:
-            processes.wait_until(lambda: grpc_serving(address), "media_service", 60, child)
-        stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
-        yield Isolated(address, stub, database, storage, child)
+        with own_media_service(
+            mesh,
+            log_dir,
+            wait,
+            DATABASE_URL=_through(settings.database_url, database.port),
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
+        ) as (address, child):
+            stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
+            yield Isolated(address, stub, database, storage, child)
     finally:
-        processes.stop(child)
         database.close()
         storage.close()
 

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from media_service.media_types import MEDIA_TYPES
+from media_formats.media_types import MEDIA_TYPES
 from media_service.uploads import storage_key
 from media_service.validation import Declaration, canonical_checksum, validate
 from mesh.errors import InvalidArgument

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from media_service.signatures import HEAD_BYTES, mismatch
+from media_formats.signatures import HEAD_BYTES, mismatch
 from tests import media_files
 
 IMAGE_SAMPLES = {

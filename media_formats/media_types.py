@@ -1,9 +1,15 @@
-"""The one table of media types: allowed MIME types, their extensions, size limits."""
+"""The one table of media types: allowed MIME types, their extensions, size limits.
+
+Part of the public contract, shared by the service (which enforces it) and the
+clients (which check a file against it before sending a byte).
+"""
 
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
+# Files larger than this go up as a multipart upload; up to it, as one PUT.
+MULTIPART_THRESHOLD = 5 * MIB
 
 
 @dataclass(frozen=True)

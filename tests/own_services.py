@@ -1,0 +1,35 @@
+"""A media_service of a test's own, beside the session's mesh: its own port and
+process, the mesh's database, bucket and broker unless told otherwise (the
+environment overrides), so what it writes is what the mesh sees."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gateway import processes
+from gateway.localmesh import LocalMesh
+from gateway.settings import ROOT
+from tests.support import free_port, grpc_serving
+
+
+@contextmanager
+def own_media_service(
+    mesh: LocalMesh, log_dir: Path, wait: bool = True, **env: str
+) -> Iterator[tuple[str, processes.Child]]:
+    """(its address, its process); one server process, started with `env` over the mesh's."""
+    port = free_port()
+    child = processes.start(
+        "own-media-service",
+        [sys.executable, "-m", "media_service"],
+        {**mesh.service_env(), "MEDIA_SERVICE_PORT": str(port), "SERVER_PROCESSES": "1", **env},
+        ROOT,
+        log_dir,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        if wait:
+            processes.wait_until(lambda: grpc_serving(address), "media_service", 60, child)
+        yield address, child
+    finally:
+        processes.stop(child)
