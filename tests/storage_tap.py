@@ -5,7 +5,8 @@ A media_service whose S3_ENDPOINT_URL is the tap signs URLs that point at
 it, so a client's PUTs pass through it as its service's own calls do. Modes:
 
 - `hold_puts_after(n)`: after n part PUTs have been answered, the next ones
-  wait (their bodies unread) until `release()`: a slow link, to kill a client
+  wait (their bodies unread) until `release()`, which forwards them, or
+  `release(cut=True)`, which drops them: a slow link, to stop a client
   mid-upload;
 - `fail_next_puts(status, n)`: the next n part PUTs get `status` at once
   (403: how storage answers an expired URL);
@@ -29,6 +30,7 @@ class StorageTap:
         self._hold_after: int | None = None
         self._failures: list[int] = []
         self._down = False
+        self._cut_generation = 0
         self.held = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -43,9 +45,12 @@ class StorageTap:
         with self._lock:
             self._hold_after = count
 
-    def release(self) -> None:
+    def release(self, cut: bool = False) -> None:
+        """Let held PUTs go on; with `cut`, the ones held now are cut unanswered
+        and never reach storage (the link died with the client)."""
         with self._lock:
             self._hold_after = None
+            self._cut_generation += cut
             self._lock.notify_all()
 
     def fail_next_puts(self, status: int, count: int) -> None:
@@ -66,13 +71,17 @@ class StorageTap:
     # What the handler asks, under the lock.
 
     def _before_part_put(self) -> int | None:
-        """Wait while PUTs are held; a status to answer with instead of forwarding."""
+        """Wait while PUTs are held; a status to answer with instead of
+        forwarding (0: cut the connection)."""
         with self._lock:
+            generation = self._cut_generation
             while self._hold_after is not None and len(self.part_puts) >= self._hold_after:
                 self.held += 1
                 self._lock.notify_all()
                 self._lock.wait()
                 self.held -= 1
+            if self._cut_generation != generation:
+                return 0
             return self._failures.pop(0) if self._failures else None
 
     def _stored(self, part: int) -> None:
@@ -91,7 +100,7 @@ def _handler_for(tap: StorageTap) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             part = _part_number(self.command, self.path)
             refusal = tap._before_part_put() if part is not None else None
-            if tap._down:
+            if tap._down or refusal == 0:
                 self.close_connection = True
                 return  # no answer at all: the client sees the connection cut
             try:

@@ -7,12 +7,17 @@ whose storage endpoint is a tap in front of the S3 server (tests.storage_tap),
 and point the client straight at it.
 """
 
+import fcntl
 import io
 import json
 import os
+import pty
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +139,50 @@ def test_a_photo_uploads_waits_for_ready_and_is_posted(settings, client, token, 
     )
 
 
+def test_on_a_terminal_a_progress_bar_shows_bytes_rate_and_time_left(settings, token, tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(fake_mp4(12 * MIB))
+    controller, terminal = pty.openpty()
+    # rows, columns: a new pseudo-terminal is 0 wide, which leaves a bar no room
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "media_client", "upload", str(video)],
+            env=_cli_env(token, settings.gateway_url, tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            cwd=ROOT,
+        )
+        os.close(terminal)
+        shown = _read_all(controller)
+        stdout, _ = cli.communicate(timeout=60)
+    finally:
+        os.close(controller)
+
+    assert cli.returncode == 0
+    assert one_json_line(stdout)["mediaId"]  # stdout carries only the result
+    last = shown.replace("\r", "\n").strip().splitlines()[-1]
+    # e.g. "…/clip.mp4: 100%|██████████| 12.0M/12.0M [00:00<00:00, 41.2MB/s]"
+    assert re.search(r"100%\|.*\| 12\.0M/12\.0M \[\d\d:\d\d<\d\d:\d\d, +[\d.]+[kMG]?B/s\]", last), (
+        last
+    )
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to a terminal until its last writer closes it."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: no writer is left
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def test_waiting_for_a_media_that_fails_processing_exits_1_with_the_reason(
     settings, token, tmp_path
 ):
@@ -234,7 +283,7 @@ def test_killed_mid_upload_the_same_command_sends_only_the_missing_parts(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    tap.release()
+    tap.release(cut=True)  # what was on its way dies with the client
     assert tap.part_puts == [1, 2]
 
     # When the same command runs again
@@ -265,7 +314,7 @@ def test_ctrl_c_stops_at_once_and_an_upload_aborted_since_starts_afresh_saying_s
     stdout, stderr = first.communicate(timeout=10)
     assert first.returncode == 130
     assert (stdout, stderr) == ("", "interrupted: the same command resumes the upload\n")
-    tap.release()
+    tap.release(cut=True)
 
     # The upload is aborted meanwhile (say, from another device)
     (pending,) = client.list()
