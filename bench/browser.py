@@ -9,7 +9,6 @@ end, alternately (A B A B ...), on the same machine in the same run.
 
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 from playwright.sync_api import Page, Request, sync_playwright
 
-from bench.table import print_table
+from bench.table import print_table, upload_row
 from gateway import devkeys
 from gateway.localmesh import LocalMesh
 from gateway.settings import Settings
@@ -136,19 +135,12 @@ def main() -> None:
 
 
 def _report(browser_s: list[float], curl_s: list[float]) -> None:
-    def row(name: str, samples: list[float]) -> dict[str, str]:
-        median = statistics.median(samples)
-        return {
-            "client": name,
-            "runs": str(len(samples)),
-            "median s": f"{median:.2f}",
-            "MiB/s": f"{SIZE / MIB / median:.0f}",
-            "vs curl": f"{statistics.median(curl_s) / median:.2f}x",
-        }
-
     print_table(
         f"multipart upload, {SIZE // MIB} MiB in 8 MiB parts, {CONCURRENCY} in flight, to the local S3 server",
-        [row("Chromium (web/ uploader)", browser_s), row("curl, parallel PUTs", curl_s)],
+        [
+            upload_row("Chromium (web/ uploader)", browser_s, SIZE, curl_s, "curl"),
+            upload_row("curl, parallel PUTs", curl_s, SIZE, curl_s, "curl"),
+        ],
     )
 
 

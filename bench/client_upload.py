@@ -16,14 +16,13 @@ pins its own botocore).
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.table import print_table
+from bench.table import print_table, upload_row
 from gateway import devkeys
 from gateway.localmesh import LocalMesh
 from gateway.settings import ROOT, Settings
@@ -140,15 +139,7 @@ def main() -> None:
 
 def _report(ours: list[float], theirs: list[float], theirs_checksummed: list[float]) -> None:
     def row(name: str, samples: list[float]) -> dict[str, str]:
-        median = statistics.median(samples)
-        return {
-            "client": name,
-            "runs": str(len(samples)),
-            "median s": f"{median:.2f}",
-            "min s": f"{min(samples):.2f}",
-            "MiB/s": f"{SIZE / MIB / median:.0f}",
-            "vs aws": f"{statistics.median(theirs) / median:.2f}x",
-        }
+        return upload_row(name, samples, SIZE, theirs, "aws")
 
     print_table(
         f"upload of {SIZE // MIB} MiB in {PART_MIB} MiB parts, {CONCURRENCY} in flight, "

@@ -34,13 +34,14 @@ class Source:
             self._owned = False
         self.name = Path(getattr(self._file, "name", "") or "upload").name
         self.size = self._file.seek(0, io.SEEK_END)
-        self.modified_ns = os.fstat(self._file.fileno()).st_mtime_ns if self._has_fd() else 0
+        self._fd = _descriptor(self._file)  # None: read under a lock instead
+        self.modified_ns = os.fstat(self._fd).st_mtime_ns if self._fd is not None else 0
         self._lock = threading.Lock()
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes from `offset`, safe to call from any thread."""
-        if self._has_fd():
-            return os.pread(self._file.fileno(), length, offset)
+        if self._fd is not None:
+            return os.pread(self._fd, length, offset)
         with self._lock:
             self._file.seek(offset)
             return self._file.read(length)
@@ -48,13 +49,6 @@ class Source:
     def close(self) -> None:
         if self._owned:
             self._file.close()
-
-    def _has_fd(self) -> bool:
-        try:
-            self._file.fileno()
-        except (OSError, AttributeError, io.UnsupportedOperation):
-            return False
-        return True
 
     @staticmethod
     def _open(path: Path) -> BinaryIO:
@@ -64,6 +58,14 @@ class Source:
             return path.open("rb")
         except OSError as error:
             raise FileRefused(f"{path}: {error.strerror or error}") from error
+
+
+def _descriptor(file: BinaryIO) -> int | None:
+    """The OS file descriptor behind `file`, if it has one (a BytesIO has not)."""
+    try:
+        return file.fileno()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 @dataclass(frozen=True)

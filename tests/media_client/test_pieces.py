@@ -5,12 +5,13 @@ import io
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
 from media_client.api import channel_for
 from media_client.errors import FileRefused, MediaClientError
-from media_client.files import Source, inspect
+from media_client.files import LocalFile, Source, inspect
 from media_client.parts import plan_parts
 from media_client.resume import ResumeStore
 from media_client.transfer import MAX_DELAY_SECONDS, Range, backoff_delay, is_retryable
@@ -102,12 +103,18 @@ def test_a_file_object_is_read_at_any_offset():
     assert (source.size, source.read_at(3, 4), source.read_at(8, 10)) == (10, b"3456", b"89")
 
 
-def test_a_saved_upload_is_found_for_the_same_file_only(tmp_path):
+def _saved_clip(tmp_path: Path) -> tuple[ResumeStore, Path, LocalFile]:
+    """A store holding media-1 as the saved upload of a clip: (store, its path, the clip)."""
     store = ResumeStore(tmp_path / "state")
     path = tmp_path / "clip.mp4"
     path.write_bytes(fake_mp4(4096))
     local = inspect(Source(path))
     store.save(local, "media-1")
+    return store, path, local
+
+
+def test_a_saved_upload_is_found_for_the_same_file_only(tmp_path):
+    store, path, local = _saved_clip(tmp_path)
     assert store.find(inspect(Source(path))) == "media-1"
     assert store.find(inspect(Source(path), "post-video")) == "media-1"
 
@@ -120,11 +127,7 @@ def test_a_saved_upload_is_found_for_the_same_file_only(tmp_path):
 
 
 def test_an_old_or_unreadable_record_is_ignored(tmp_path):
-    store = ResumeStore(tmp_path / "state")
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(fake_mp4(4096))
-    local = inspect(Source(path))
-    store.save(local, "media-1")
+    store, _, local = _saved_clip(tmp_path)
     (record,) = store.directory.iterdir()
     record.write_text(json.dumps({"mediaId": "media-1", "savedAt": time.time() - 24 * 3600}))
     assert store.find(local) is None
