@@ -1,9 +1,10 @@
 """python -m bench: every benchmark, one table each."""
 
-from bench import browser, client_upload, processing, sessions
+from bench import browser, client_upload, processing, sessions, watch
 
 if __name__ == "__main__":
     processing.main()
     sessions.main()
     browser.main()
     client_upload.main()
+    watch.main()

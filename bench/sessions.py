@@ -21,25 +21,21 @@ Profile a serving process under this load with py-spy (from PyPI):
 """
 
 import statistics
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import httpx
 import psycopg2
 
 from bench import companion
+from bench.mesh import running_mesh
 from bench.table import print_table
 from bench.wrk import Call, Result, load
 from gateway import devkeys
-from gateway.localmesh import LocalMesh
 from gateway.settings import Settings
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.conftest import RABBITMQ_URL, delete_queues, mesh_environment
-from tests.support import fresh_postgres_database, small_jpeg
+from tests.support import small_jpeg
 
 USERS = 10_000
 ROUNDS = 3
@@ -52,23 +48,16 @@ FILLER_ROWS = 1_000_000
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch, fresh_postgres_database() as database_url:
-        directory = Path(scratch)
-        queue = f"bench-{uuid.uuid4().hex[:8]}"
-        env = mesh_environment(
-            directory, DATABASE_URL=database_url, BROKER_URL=RABBITMQ_URL, PROCESSING_QUEUE=queue
-        )
-        settings = Settings.from_env(env)
-        with LocalMesh(settings, env, log_dir=directory / "logs") as mesh:
-            mesh.stop_component("worker")  # jobs wait in the queue: no processing CPU here
-            tokens = [devkeys.mint_token(settings, f"bench-{i}") for i in range(USERS)]
-            sessions = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
-            with companion.running(settings, directory) as companion_url:
-                empty = _against_companion(settings, sessions, companion_url)
-            _other_paths(settings, tokens)
-            _native_grpc(settings, tokens)
-            _with_a_million_rows(settings, database_url, sessions, empty)
-        delete_queues(queue)
+    with running_mesh() as bench:
+        settings = bench.settings
+        bench.mesh.stop_component("worker")  # jobs wait in the queue: no processing CPU here
+        tokens = [devkeys.mint_token(settings, f"bench-{i}") for i in range(USERS)]
+        sessions = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
+        with companion.running(settings, bench.directory) as companion_url:
+            empty = _against_companion(settings, sessions, companion_url)
+        _other_paths(settings, tokens)
+        _native_grpc(settings, tokens)
+        _with_a_million_rows(settings, bench.database_url, sessions, empty)
 
 
 def _against_companion(settings: Settings, sessions: list[Call], companion_url: str) -> float:

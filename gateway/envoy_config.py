@@ -27,6 +27,17 @@ READ_METHODS = [
     ("post.v1.PostService", "GetPost", "post_service"),
     ("post.v1.PostService", "ListFeed", "post_service"),
 ]
+# Methods that stream their replies (gRPC and grpc-web only), by their cluster.
+CLUSTERS = {"media.v1.MediaService": "media_service", "post.v1.PostService": "post_service"}
+STREAM_METHODS = [
+    (service.full_name, method.name, CLUSTERS[service.full_name])
+    for service in SERVICES
+    for method in service.methods
+    if method.server_streaming
+]
+# A stream silent this long is cut; the services send keep-alives every
+# WATCH_KEEPALIVE_SECONDS (10 s by default), well within it.
+STREAM_IDLE_TIMEOUT_SECONDS = 30
 # The largest real REST body is a complete-multipart of 10,000 parts (~0.6 MB).
 MAX_REST_BODY_BYTES = 1024 * 1024
 # A REST reply is one transcoded message: gRPC's default message limit.
@@ -85,6 +96,8 @@ def render(settings: Settings) -> str:
             ("reflection", settings.reflection_port, ""),
         ],
         read_methods=READ_METHODS,
+        stream_methods=STREAM_METHODS,
+        stream_idle_timeout_seconds=STREAM_IDLE_TIMEOUT_SECONDS,
         internal_headers=INTERNAL_HEADERS,
         max_rest_body_bytes=MAX_REST_BODY_BYTES,
         max_rest_response_bytes=MAX_REST_RESPONSE_BYTES,

@@ -7,13 +7,14 @@ nothing, or that the server makes idempotent (completing, aborting, deleting;
 a post with its idempotency key), are retried by grpc itself on UNAVAILABLE,
 with exponential backoff and jitter. CreateUploadSession is not: a session
 whose reply was lost would hold one of the user's pending slots until it
-expires.
+expires. Nor is WatchMedia, a stream: grpc gives up retrying one once its
+first message is in, so reopening a broken watch is MediaClient.watch's job.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -96,3 +97,17 @@ class Api:
             return method(request, metadata=self._metadata, timeout=self._timeout)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
+
+    def stream(
+        self, method: Callable[..., Iterable[Reply]], request: Any, timeout: float | None
+    ) -> Generator[Reply, None, None]:
+        """The replies of the server-streaming `method(request)`, with the
+        token and `timeout` seconds for the whole stream (None: no deadline);
+        ApiError if it fails. Closing the iterator cancels the call."""
+        call: Any = method(request, metadata=self._metadata, timeout=timeout)  # a grpc.Call too
+        try:
+            yield from call
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a no-op once the stream has ended

@@ -1,7 +1,7 @@
 """python -m media_service: migrate, then serve MediaService on every core."""
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from media_service.app import jobs_for, open_media_database, start_workers
+from media_service.app import jobs_for, open_media_database, start_workers, watcher_for
 from media_service.config import MediaConfig
 from media_service.models import database
 from media_service.servicer import MediaServicer
@@ -27,14 +27,20 @@ def build(config: MediaConfig) -> Running:
         # (and the janitor) itself.
         start_workers(config, jobs, EMBEDDED_WORKER_THREADS)
     storage = Storage(config.storage)
-    servicer = MediaServicer(Uploads(storage, jobs.enqueue_processing, config.uploads), storage)
-    return create_server(
+    uploads = Uploads(storage, jobs.enqueue_processing, config.uploads)
+    watcher = watcher_for(config)
+    servicer = MediaServicer(uploads, storage, watcher)
+    running = create_server(
         [Service(SERVICE_NAME, servicer, media_pb2_grpc.add_MediaServiceServicer_to_server)],
         standard_middleware(config.auth, database, internal=INTERNAL_METHODS),
         config.server.address,
-        threads=config.server.threads,
+        # A stream holds a thread for as long as it is open: room for as many
+        # as a process takes, beside the threads of the unary calls.
+        threads=config.server.threads + config.watch.per_process,
         reuse_port=config.server.processes > 1,
     )
+    running.on_drain.append(watcher.drain)
+    return running
 
 
 if __name__ == "__main__":

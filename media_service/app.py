@@ -7,10 +7,13 @@ from datetime import timedelta
 import dramatiq
 
 from media_service import janitor
+from media_service.changes import feed_for
 from media_service.config import MediaConfig
 from media_service.models import database
 from media_service.processing import Jobs, Processor, make_broker
 from media_service.storage import Storage
+from media_service.stream_slots import StreamSlots
+from media_service.watching import Watcher
 from mesh.db import open_database
 from mesh.faults import crash_at
 from mesh.schedule import every
@@ -25,6 +28,13 @@ def jobs_for(config: MediaConfig) -> Jobs:
         Storage(config.storage), config.processing, crash_at(config.processing.fault)
     )
     return Jobs(make_broker(config.broker_url), config.queue_name, processor)
+
+
+def watcher_for(config: MediaConfig) -> Watcher:
+    """WatchMedia's side of one serving process (the database bound first)."""
+    policy = config.watch
+    slots = StreamSlots(policy.per_user, policy.per_process)
+    return Watcher(feed_for(config.database_url), slots, policy.keepalive_seconds)
 
 
 def janitor_for(config: MediaConfig, jobs: Jobs | None = None) -> janitor.Janitor:

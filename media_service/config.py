@@ -29,13 +29,20 @@ class UploadPolicy:
 
 
 @dataclass(frozen=True)
+class WatchPolicy:
+    keepalive_seconds: int  # the longest quiet spell on a WatchMedia stream
+    per_user: int  # streams one user may have open at once, on all processes
+    per_process: int  # streams one serving process holds (each holds a thread)
+
+
+@dataclass(frozen=True)
 class ProcessingConfig:
     image_max_pixels: int  # larger images fail before any pixel is decoded
     video_max_pixels: int  # likewise for every frame of a video
     ffmpeg_timeout_seconds: int
     unattached_ttl_seconds: int  # media in no post are deleted after this
     janitor_interval_seconds: int
-    fault: str  # testing only: "crash-after-claimed" exits a worker mid-job
+    fault: str  # testing only: a worker exits ("crash-…") or stalls ("stall-…") mid-job
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class MediaConfig:
     database_url: str
     storage: StorageConfig
     uploads: UploadPolicy
+    watch: WatchPolicy
     processing: ProcessingConfig
     broker_url: str | None  # None: the embedded in-process worker
     queue_name: str
@@ -77,6 +85,11 @@ class MediaConfig:
                 ),
                 max_pending_per_user=env.integer("MAX_PENDING_UPLOADS", 20, minimum=1),
             ),
+            watch=WatchPolicy(
+                keepalive_seconds=env.integer("WATCH_KEEPALIVE_SECONDS", 10, minimum=1),
+                per_user=env.integer("WATCH_STREAMS_PER_USER", 10, minimum=1),
+                per_process=env.integer("WATCH_STREAMS_PER_PROCESS", 500, minimum=1),
+            ),
             processing=ProcessingConfig(
                 image_max_pixels=env.integer("IMAGE_MAX_PIXELS", 100_000_000, minimum=1),
                 video_max_pixels=env.integer("VIDEO_MAX_PIXELS", DCI_8K_PIXELS, minimum=1),
@@ -91,4 +104,4 @@ class MediaConfig:
         )
 
 
-PROCESSING_FAULTS = ("crash-after-claimed",)
+PROCESSING_FAULTS = ("crash-after-claimed", "stall-after-claimed")

@@ -31,6 +31,8 @@ class Status:
     ATTACHABLE = (UPLOADED, PROCESSING, READY)
     # Ended before or instead of becoming media: their storage is emptied by the janitor.
     ENDED = (EXPIRED, REJECTED, ABORTED, DELETED)
+    # Nothing more happens to these by itself: a watcher of them has seen it all.
+    SETTLED = (READY, FAILED, *ENDED)
 
 
 class Media(Model):
@@ -64,6 +66,9 @@ class Media(Model):
     cleaned_at = DateTimeField(null=True)  # storage emptied after the media ended
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    # Raised by the database on every update (see migration 0004): orders the
+    # versions of a row that a watcher sees.
+    version = BigIntegerField(default=0)
 
     class Meta:
         database = database

@@ -1,5 +1,6 @@
 """MediaService over gRPC: decode the request, call the domain, encode the reply."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
@@ -9,14 +10,16 @@ from media_service.models import Media
 from media_service.storage import Storage
 from media_service.uploads import PartUrl, Uploads
 from media_service.validation import Declaration
+from media_service.watching import Watcher
 from mesh.auth import current_caller
 from mesh.messages import timestamp
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, uploads: Uploads, storage: Storage) -> None:
+    def __init__(self, uploads: Uploads, storage: Storage, watcher: Watcher) -> None:
         self._uploads = uploads
         self._storage = storage
+        self._watcher = watcher
 
     def CreateUploadSession(
         self, request: Any, context: Any
@@ -89,6 +92,17 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
         deleted = library.delete(self._storage, current_caller().user_id, request.media_id)
         return media_message(deleted)
+
+    def WatchMedia(self, request: Any, context: Any) -> Iterator[media_pb2.MediaEvent]:
+        watch = self._watcher.open(current_caller().user_id, list(request.media_ids))
+        # A cancelled stream may never be resumed: its end frees what it holds.
+        if not context.add_callback(watch.close):
+            watch.close()
+        for media in watch.events():
+            if media is None:
+                yield media_pb2.MediaEvent(keep_alive=True)
+            else:
+                yield media_pb2.MediaEvent(media=media_message(media))
 
     def AttachMedia(self, request: Any, context: Any) -> media_pb2.AttachMediaResponse:
         attached = attachments.attach(

@@ -10,17 +10,19 @@ thread pool and dramatiq's worker threads need.
 import hashlib
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 from weakref import WeakKeyDictionary
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 
 from mesh.config import ConfigError
-from mesh.postgres import Pool, open_postgres, statement_deadline
+from mesh.errors import Unavailable
+from mesh.postgres import Pool, call_deadline, open_postgres, statement_deadline
 
 # A service's models bind to a DatabaseProxy; helpers take it or the real database.
 AnyDatabase = Database | DatabaseProxy
@@ -53,6 +55,18 @@ def _sqlite(path: str) -> Database:
         pragmas={"journal_mode": "wal", "busy_timeout": 5000, "foreign_keys": 1},
         timeout=5,
     )
+
+
+@contextmanager
+def connection_for(db: AnyDatabase, seconds_left: float | None = None) -> Iterator[None]:
+    """One pooled connection for the block, no wait on it outlasting
+    `seconds_left` (the caller's deadline, if any); a database that cannot be
+    reached, or does not answer in time, is UNAVAILABLE."""
+    try:
+        with call_deadline(seconds_left), db.connection_context():
+            yield
+    except (OperationalError, InterfaceError) as error:
+        raise Unavailable(DATABASE_UNAVAILABLE) from error
 
 
 def is_postgres(db: AnyDatabase) -> bool:

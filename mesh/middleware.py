@@ -1,15 +1,19 @@
 """Cross-cutting behaviour of every RPC, as an ordered list of middleware.
 
-A middleware is `around(call, proceed)`: it may check or set per-call state,
-then returns `proceed()` (or raises). `chain_interceptor` composes the list
-into one grpc server interceptor; the first in the list is the outermost.
-Health and reflection are public and pass through untouched.
+A middleware is a context manager factory, `around(call)`: it may check or
+set per-call state before it yields, and sees how the call ended (an
+exception, or none) after. `chain_interceptor` composes the list into one
+grpc server interceptor; the first in the list is the outermost. A unary call
+runs inside all of them; a server stream is iterated inside all of them, so
+authentication, logging and error mapping cover every message it sends and
+its end. Health and reflection are public and pass through untouched.
 """
 
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +22,13 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from mesh import auth, logs, wellformed
-from mesh.db import DATABASE_UNAVAILABLE, AnyDatabase
+from mesh.db import AnyDatabase, connection_for
 from mesh.errors import (
     InvalidArgument,
     MeshError,
     PermissionDenied,
     Unauthenticated,
-    Unavailable,
 )
-from mesh.postgres import call_deadline
 
 log = logging.getLogger("mesh.rpc")
 
@@ -42,10 +44,10 @@ class Call:
     metadata: dict[str, str]
     context: grpc.ServicerContext
     request: Any = None
+    streaming: bool = False  # the method streams its replies
 
 
-Proceed = Callable[[], Any]
-Middleware = Callable[[Call, Proceed], Any]
+Middleware = Callable[[Call], AbstractContextManager[None]]
 
 
 def chain_interceptor(middlewares: Sequence[Middleware]) -> grpc.ServerInterceptor:
@@ -61,47 +63,73 @@ class _Chain(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
-        if handler.unary_unary is None:
-            # The middleware (auth above all) wraps unary calls only: a streaming
-            # method added later is not served (UNIMPLEMENTED) rather than unguarded.
-            log.error("%s is streaming: not served until the middleware wraps it", method)
-            return None
-        inner = handler.unary_unary
+        # An undecodable request reaches the middleware, which says what is wrong.
+        deserializer = wellformed.tolerant(handler.request_deserializer)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # A client-streaming method would run unguarded: not served (UNIMPLEMENTED).
+        log.error("%s streams its requests: not served until the middleware wraps it", method)
+        return None
 
+    def _unary(self, method: str, inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            metadata = {
-                key: value for key, value in context.invocation_metadata() if isinstance(value, str)
-            }
-            call = Call(method=method, metadata=metadata, context=context, request=request)
-            return _run(self._middlewares, call, lambda: inner(request, context))
+            with self._around(_call(method, request, context, streaming=False)):
+                return inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            behavior,
-            # An undecodable request reaches the middleware, which says what is wrong.
-            request_deserializer=wellformed.tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+        return behavior
+
+    def _stream(
+        self, method: str, inner: Callable[[Any, Any], Iterator[Any]]
+    ) -> Callable[[Any, Any], Iterator[Any]]:
+        def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with self._around(_call(method, request, context, streaming=True)):
+                yield from inner(request, context)
+
+        return behavior
+
+    def _around(self, call: Call) -> ExitStack:
+        """The middlewares entered in order, outermost first; leaving the stack
+        leaves them innermost first, each seeing the exception if there is one."""
+        stack = ExitStack()
+        with stack:  # a middleware that refuses the call leaves the outer ones
+            for middleware in self._middlewares:
+                stack.enter_context(middleware(call))
+            return stack.pop_all()
 
 
-def _run(middlewares: list[Middleware], call: Call, last: Proceed) -> Any:
-    if not middlewares:
-        return last()
-    first, rest = middlewares[0], middlewares[1:]
-    return first(call, lambda: _run(rest, call, last))
+def _call(method: str, request: Any, context: grpc.ServicerContext, streaming: bool) -> Call:
+    metadata = {
+        key: value for key, value in context.invocation_metadata() if isinstance(value, str)
+    }
+    return Call(method, metadata, context, request, streaming)
 
 
-def log_requests(call: Call, proceed: Proceed) -> Any:
-    """Adopt the gateway's x-request-id (or make one) and log the call's outcome.
-    The id is cut to the length the gateway logs, so both logs show the same one."""
+@contextmanager
+def log_requests(call: Call) -> Iterator[None]:
+    """Adopt the gateway's x-request-id (or make one) and log the call's outcome
+    (a stream's when it ends). The id is cut to the length the gateway logs, so
+    both logs show the same one."""
     given = call.metadata.get("x-request-id", "")[:MAX_REQUEST_ID_CHARS]
     token = logs.request_id.set(given or uuid.uuid4().hex)
     started = time.perf_counter()
     outcome = "OK"
     try:
-        return proceed()
-    except Exception:
+        yield
+        if not call.context.is_active():  # the caller went away: a stream ends quietly
+            outcome = "CANCELLED"
+    except BaseException:
         code = call.context.code()
-        outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+        outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
         raise
     finally:
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -111,10 +139,11 @@ def log_requests(call: Call, proceed: Proceed) -> Any:
         logs.request_id.reset(token)
 
 
-def map_errors(call: Call, proceed: Proceed) -> Any:
+@contextmanager
+def map_errors(call: Call) -> Iterator[None]:
     """MeshError → its gRPC status with its message; anything else → INTERNAL."""
     try:
-        return proceed()
+        yield
     except MeshError as error:
         if error.status in ("UNAVAILABLE", "INTERNAL"):
             # The client reads plain words; the cause is for operators.
@@ -149,14 +178,15 @@ def authenticate(
     be named by the calling service (for work it does on a user's behalf)."""
     internal_methods = frozenset(internal)
 
-    def around(call: Call, proceed: Proceed) -> Any:
+    @contextmanager
+    def around(call: Call) -> Iterator[None]:
         if call.method in internal_methods:
             caller = _internal_caller(call, verifier, credential)
         else:
             caller = verifier.verify(call.metadata.get("authorization"))
         token = auth.set_caller(caller)
         try:
-            return proceed()
+            yield
         finally:
             auth.reset_caller(token)
 
@@ -177,25 +207,27 @@ def _internal_caller(
     return auth.Caller(user_id=on_behalf_of, token="")
 
 
-def well_formed(call: Call, proceed: Proceed) -> Any:
+@contextmanager
+def well_formed(call: Call) -> Iterator[None]:
     """Refuse a request that cannot be decoded or holds a NUL character (see
     mesh.wellformed) before the servicer or the database sees it."""
     problem = wellformed.problem_with(call.request)
     if problem:
         raise InvalidArgument(problem)
-    return proceed()
+    yield
 
 
-def connection_per_call(db: AnyDatabase, unavailable: tuple[type[Exception], ...]) -> Middleware:
-    """One database connection (from the pool) for the length of the call, no
-    wait on it outlasting the call's deadline; a database that cannot be
-    reached, or does not answer in time, is UNAVAILABLE."""
+def connection_per_call(db: AnyDatabase) -> Middleware:
+    """One database connection (from the pool) for the length of a unary call,
+    no wait on it outlasting the call's deadline (see mesh.db.connection_for).
+    A stream may last for hours: it takes a connection for each step instead."""
 
-    def around(call: Call, proceed: Proceed) -> Any:
-        try:
-            with call_deadline(call.context.time_remaining()), db.connection_context():
-                return proceed()
-        except unavailable as error:
-            raise Unavailable(DATABASE_UNAVAILABLE) from error
+    @contextmanager
+    def around(call: Call) -> Iterator[None]:
+        if call.streaming:
+            yield
+            return
+        with connection_for(db, call.context.time_remaining()):
+            yield
 
     return around

@@ -7,13 +7,17 @@
 - Checking a pooled connection out costs no round trip: a connection whose
   socket has something to read while idle (the server's goodbye, or EOF) is
   dropped; TCP keepalives find a peer that vanished without one.
+- `listen` follows a notification channel on a connection of its own,
+  reconnecting with backoff.
 """
 
+import logging
 import os
 import select
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -42,6 +46,13 @@ KEEPALIVES = {
     "keepalives_count": 3,
 }
 
+# A LISTEN connection that is lost is made again after this, doubling up to the max.
+FIRST_RECONNECT_SECONDS = 1.0
+MAX_RECONNECT_SECONDS = 30.0
+LISTEN_WAKE_SECONDS = 1.0  # how soon a listener sees `stop`
+
+log = logging.getLogger(__name__)
+
 # When the current call must be over (time.monotonic()), if its caller set a deadline.
 _call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
 
@@ -58,26 +69,74 @@ class Pool(PooledPostgresqlDatabase):
 
 
 def open_postgres(url: str, max_connections: int) -> Database:
+    params = connection_params(url)
+    extensions.set_wait_callback(_wait_with_deadline)
+    return Pool(params.pop("dbname"), max_connections=max_connections, stale_timeout=300, **params)
+
+
+def connection_params(url: str) -> dict[str, Any]:
+    """psycopg2's connection parameters for `url`, with the mesh's statement
+    timeout and TCP keepalives."""
     parsed = urlparse(url)
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         **KEEPALIVES,
         **{key: values[-1] for key, values in parse_qs(parsed.query).items()},
     }
     statement_ms = round(STATEMENT_TIMEOUT_SECONDS * 1000)
     server_options = f"-c statement_timeout={statement_ms} {options.pop('options', '')}"
     options.pop("connect_timeout", None)  # the answer timeout bounds connecting too
-    extensions.set_wait_callback(_wait_with_deadline)
-    return Pool(
-        unquote(parsed.path.lstrip("/")) or "postgres",
-        user=unquote(parsed.username) if parsed.username else None,
-        password=unquote(parsed.password) if parsed.password else None,
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 5432,
-        max_connections=max_connections,
-        stale_timeout=300,
-        options=server_options.strip(),
+    return {
+        "dbname": unquote(parsed.path.lstrip("/")) or "postgres",
+        "user": unquote(parsed.username) if parsed.username else None,
+        "password": unquote(parsed.password) if parsed.password else None,
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "options": server_options.strip(),
         **options,
-    )
+    }
+
+
+def listen(
+    url: str,
+    channel: str,
+    on_listening: Callable[[], None],
+    on_notification: Callable[[str], None],
+    stop: threading.Event,
+) -> None:
+    """Until `stop` is set: LISTEN on `channel` on a connection of its own and
+    pass each notification's payload to `on_notification`, in commit order.
+    `on_listening` is called each time the LISTEN is in place, the first time
+    and after every reconnection (what was notified in between is lost)."""
+    delay = FIRST_RECONNECT_SECONDS
+    while not stop.is_set():
+        try:
+            connection = psycopg2.connect(**connection_params(url))
+            try:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {channel}")
+                on_listening()
+                delay = FIRST_RECONNECT_SECONDS
+                _deliver(connection, on_notification, stop)
+            finally:
+                connection.close()
+        except psycopg2.Error as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            log.warning(f"LISTEN {channel}: {reason}; reconnecting in {delay:g} s")
+            stop.wait(delay)
+            delay = min(delay * 2, MAX_RECONNECT_SECONDS)
+
+
+def _deliver(
+    connection: extensions.connection, on_notification: Callable[[str], None], stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        readable, _, _ = select.select([connection], [], [], LISTEN_WAKE_SECONDS)
+        if not readable:
+            continue
+        connection.poll()  # a lost connection raises here
+        while connection.notifies:
+            on_notification(connection.notifies.pop(0).payload)
 
 
 def _cut(connection: extensions.connection) -> None:

@@ -14,7 +14,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -43,6 +43,9 @@ class Running:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    # Called when draining starts, before in-flight calls are waited for: what
+    # would hold a call open until the grace period ends (a stream) lets go.
+    on_drain: list[Callable[[], None]] = field(default_factory=list)
 
 
 def create_server(
@@ -134,6 +137,8 @@ def _serve_one(
     stop.wait()
     # Tell health checkers first, then let in-flight calls finish.
     running.health.enter_graceful_shutdown()
+    for drain in running.on_drain:
+        drain()
     running.server.stop(grace_seconds).wait()
     if worker is not None:
         worker.join(timeout=grace_seconds)

@@ -64,7 +64,7 @@ def standard_middleware(
         middleware.map_errors,
         middleware.authenticate(TokenVerifier(auth), ServiceCredential(auth), internal),
         middleware.well_formed,
-        middleware.connection_per_call(database, unavailable=(OperationalError, InterfaceError)),
+        middleware.connection_per_call(database),
     ]
 
 

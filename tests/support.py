@@ -5,10 +5,12 @@ import io
 import os
 import socket
 import struct
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
@@ -18,6 +20,11 @@ import httpx
 import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
+
+from genproto.media.v1 import media_pb2, media_pb2_grpc
+from media_service.models import Status, database
+from mesh.db import close_all, open_database, utcnow
+from mesh.migrations import migrate
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -178,3 +185,110 @@ def posts_of(database_url: str, author: str) -> list[tuple[str, str]]:
     with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT id, status FROM posts WHERE author_id = %s", (author,))
         return cursor.fetchall()
+
+
+@contextmanager
+def media_tables(url: str) -> Iterator[None]:
+    """media_service's tables, migrated, on the database at `url`, bound for the block."""
+    database.initialize(open_database(url, max_connections=40))
+    migrate(database, "media_service.migrations", "media_schema_migrations")
+    try:
+        yield
+    finally:
+        close_all(database)
+
+
+def pending_row(owner: str) -> dict[str, Any]:
+    """The fields of a new PENDING media of `owner`."""
+    now = utcnow()
+    media_id = str(uuid.uuid4())
+    return {
+        "id": media_id,
+        "owner_id": owner,
+        "media_type": "post-image",
+        "status": Status.PENDING,
+        "file_name": "a.jpg",
+        "file_type": "image/jpeg",
+        "file_size": 1000,
+        "storage_key": f"post-image/{owner}/1-{media_id}.jpg",
+        "expires_at": now + timedelta(minutes=15),
+        "urls_expire_at": now + timedelta(minutes=15),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def status_of(event: media_pb2.MediaEvent) -> str:
+    """The status an event of WatchMedia carries, by name."""
+    return media_pb2.MediaStatus.Name(event.media.status)
+
+
+class Watching:
+    """One WatchMedia call over native gRPC, read in a thread of its own."""
+
+    def __init__(self, address: str, token: str, media_ids: list[str], timeout: float = 90) -> None:
+        self.channel = grpc.insecure_channel(address)
+        stub = media_pb2_grpc.MediaServiceStub(self.channel)
+        self.call = stub.WatchMedia(
+            media_pb2.WatchMediaRequest(media_ids=media_ids),
+            metadata=[("authorization", f"Bearer {token}")],
+            timeout=timeout,
+        )
+        self.events: list[media_pb2.MediaEvent] = []
+        self.error: grpc.RpcError | None = None
+        self.ended = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.call:
+                self.events.append(event)
+        except grpc.RpcError as error:
+            self.error = error
+        finally:
+            self.ended.set()
+
+    @property
+    def statuses(self) -> list[str]:
+        return [status_of(e) for e in self.events if not e.keep_alive]
+
+    def wait_first(self) -> None:
+        wait_for(lambda: self.events or self.ended.is_set(), "the stream's first event")
+
+    def wait_end(self, timeout: float = 60) -> None:
+        assert self.ended.wait(timeout), f"the stream did not end: {self.statuses}"
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.channel.close()
+
+
+# grpc-web's wire format: frames of a flag byte (0x80: trailers), a length, the bytes.
+def grpc_web_frame(message: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def grpc_web_frames(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(flag, payload) of each frame of a grpc-web body, as its chunks arrive."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= 5:
+            flag, length = buffer[0], struct.unpack(">I", buffer[1:5])[0]
+            if len(buffer) < 5 + length:
+                break
+            yield flag, buffer[5 : 5 + length]
+            buffer = buffer[5 + length :]
+
+
+def grpc_web_reply(body: bytes) -> tuple[list[bytes], dict[str, str]]:
+    """The messages and the trailers of a whole grpc-web response body."""
+    messages, trailers = [], {}
+    for flag, payload in grpc_web_frames([body]):
+        if flag & 0x80:
+            for line in payload.decode().strip().split("\r\n"):
+                key, _, value = line.partition(":")
+                trailers[key.strip().lower()] = value.strip()
+        else:
+            messages.append(payload)
+    return messages, trailers

@@ -9,7 +9,6 @@ import base64
 import http.client
 import json
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -26,28 +25,9 @@ from gateway.envoy_config import INTERNAL_METHODS
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
+from tests.support import grpc_web_frame, grpc_web_reply
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
-
-
-def _grpc_web_frame(message: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", len(message)) + message
-
-
-def _grpc_web_frames(body: bytes) -> tuple[list[bytes], dict[str, str]]:
-    """Data frames and the trailers of a grpc-web response body."""
-    messages, trailers, offset = [], {}, 0
-    while offset < len(body):
-        flag, length = body[offset], struct.unpack(">I", body[offset + 1 : offset + 5])[0]
-        payload = body[offset + 5 : offset + 5 + length]
-        if flag & 0x80:
-            for line in payload.decode().strip().split("\r\n"):
-                key, _, value = line.partition(":")
-                trailers[key.strip().lower()] = value.strip()
-        else:
-            messages.append(payload)
-        offset += 5 + length
-    return messages, trailers
 
 
 def test_a_browser_lists_media_with_grpc_web(settings, api, user):
@@ -56,7 +36,7 @@ def test_a_browser_lists_media_with_grpc_web(settings, api, user):
 
     reply = httpx.post(
         f"{settings.gateway_url}/media.v1.MediaService/ListMedia",
-        content=_grpc_web_frame(request),
+        content=grpc_web_frame(request),
         headers={
             "content-type": "application/grpc-web+proto",
             "x-grpc-web": "1",
@@ -67,7 +47,7 @@ def test_a_browser_lists_media_with_grpc_web(settings, api, user):
 
     assert reply.status_code == 200
     assert reply.headers["access-control-allow-origin"] == settings.cors_origins[0]
-    messages, trailers = _grpc_web_frames(reply.content)
+    messages, trailers = grpc_web_reply(reply.content)
     assert trailers["grpc-status"] == "0"
     assert [m.media_id for m in media_pb2.ListMediaResponse.FromString(messages[0]).media] == [
         media_id
@@ -76,7 +56,7 @@ def test_a_browser_lists_media_with_grpc_web(settings, api, user):
 
 def test_grpc_web_text_works_too(settings, user):
     body = base64.b64encode(
-        _grpc_web_frame(post_pb2.ListFeedRequest(page_size=1).SerializeToString())
+        grpc_web_frame(post_pb2.ListFeedRequest(page_size=1).SerializeToString())
     )
 
     reply = httpx.post(
@@ -93,14 +73,14 @@ def test_grpc_web_text_works_too(settings, user):
     assert reply.headers["content-type"].startswith("application/grpc-web-text")
     # each frame is base64-encoded on its own, padding and all
     chunks = re.findall(rb"[A-Za-z0-9+/]+={0,2}", reply.content)
-    _, trailers = _grpc_web_frames(b"".join(base64.b64decode(c) for c in chunks))
+    _, trailers = grpc_web_reply(b"".join(base64.b64decode(c) for c in chunks))
     assert trailers["grpc-status"] == "0"
 
 
 def test_grpc_web_without_a_token_gets_grpc_status_16_not_a_plain_401(settings):
     reply = httpx.post(
         f"{settings.gateway_url}/media.v1.MediaService/ListMedia",
-        content=_grpc_web_frame(b""),
+        content=grpc_web_frame(b""),
         headers={"content-type": "application/grpc-web+proto", "origin": settings.cors_origins[0]},
     )
 
@@ -232,7 +212,7 @@ def test_a_forged_token_is_refused_by_the_gateway_and_by_each_service(settings, 
     assert _list_media_status(settings.gateway_port, metadata) == grpc.StatusCode.UNAUTHENTICATED
     grpc_web = httpx.post(
         f"{settings.gateway_url}/media.v1.MediaService/ListMedia",
-        content=_grpc_web_frame(b""),
+        content=grpc_web_frame(b""),
         headers={"content-type": "application/grpc-web+proto", **dict(metadata)},
     )
     assert grpc_web.headers["grpc-status"] == "16"

@@ -13,7 +13,7 @@ import pytest
 from gateway import devkeys
 from gateway.settings import ROOT, Settings
 from tests.conftest import mesh_environment
-from tests.support import Api, small_jpeg, wait_for
+from tests.support import Api, Watching, put, small_jpeg, wait_for
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -58,10 +58,21 @@ def test_the_embedded_mesh_runs_the_whole_flow_then_stops_cleanly(embedded):
     assert settings.gateway_url in banner
     api = Api(settings.gateway_url, devkeys.mint_token(settings, "alice"))
 
-    # The flow works on SQLite with the in-process worker
-    media = api.upload(small_jpeg())
+    # The flow works on SQLite with the in-process worker, watched live
+    data = small_jpeg()
+    session = api.create_session(data).json()
+    token = devkeys.mint_token(settings, "alice")
+    watching = Watching(f"127.0.0.1:{settings.gateway_port}", token, [session["mediaId"]])
+    watching.wait_first()
+    put(session, data)
+    media = api.complete(session["mediaId"]).json()
     assert httpx.get(media["cdnUrl"]).status_code == 200
-    wait_for(lambda: api.media(media["mediaId"]).json()["status"] == "READY", "READY")
+    watching.wait_end()
+    assert watching.error is None, watching.error
+    # SQLite has no notifications: its poller may see two quick changes as one
+    flow = ["PENDING", "UPLOADED", "PROCESSING", "READY"]
+    assert watching.statuses[0] == "PENDING" and watching.statuses[-1] == "READY"
+    assert watching.statuses == [status for status in flow if status in watching.statuses]
     post = api.create_post("embedded", [media["mediaId"]])
     assert post.status_code == 200, post.text
     assert (settings.data_dir / "media.db").exists() and (settings.data_dir / "post.db").exists()

@@ -4,7 +4,8 @@ The CLI runs as a user runs it: a separate process, the token in
 MEDIA_TOKEN, its resume records in a cache directory of the test's own.
 Tests that need to see or break the PUTs run a media_service of their own
 whose storage endpoint is a tap in front of the S3 server (tests.storage_tap),
-and point the client straight at it.
+and point the client straight at it. Tests of following a media see the calls
+the client makes through an interceptor of its own (CallLog).
 """
 
 import fcntl
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import termios
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -33,9 +35,11 @@ from tests.conftest import token_for
 from tests.media_files import padded_video
 from tests.own_services import own_media_service
 from tests.storage_tap import StorageTap
-from tests.support import fake_mp4, small_jpeg, wait_for, write_fake_mp4
+from tests.support import Api, fake_mp4, put, small_jpeg, wait_for, write_fake_mp4
+from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024
+Status = media_pb2.MediaStatus
 # Runs a command and prints its peak RSS (KiB) as the last line on stderr. A
 # small parent of its own: a child's peak counts the memory of the process it
 # was forked from (pytest's, here) until it execs.
@@ -403,3 +407,152 @@ def test_a_200_mb_upload_keeps_memory_flat(settings, token, client, tmp_path):
     media_id = json.loads(stdout)["mediaId"]
     assert client.get(media_id).file_size == 200 * MIB
     client.delete(media_id)
+
+
+class CallLog(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """The methods a client calls, by name, in order. A method in `renamed` is
+    sent under another name, one the server does not know: it answers
+    UNIMPLEMENTED, as a server older than the method does."""
+
+    def __init__(self, renamed: dict[str, str] | None = None) -> None:
+        self.methods: list[str] = []
+        self.renamed = renamed or {}
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return self._call(continuation, details, request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return self._call(continuation, details, request)
+
+    def _call(self, continuation, details, request):
+        service, method = details.method.rsplit("/", 1)
+        self.methods.append(method)
+        if method in self.renamed:
+            details = details._replace(method=f"{service}/{self.renamed[method]}")
+        return continuation(details, request)
+
+
+def logged_client(target: str, token: str, tmp_path: Path, log: CallLog) -> MediaClient:
+    return MediaClient(
+        target, token, resume_store=ResumeStore(tmp_path / "resume"), interceptors=[log]
+    )
+
+
+def finish_upload(api: Api, session: dict, data: bytes) -> None:
+    """PUT the session's bytes straight to storage and complete it."""
+    put(session, data)
+    completed = api.complete(session["mediaId"])
+    assert completed.status_code == 200, completed.text
+
+
+def test_watch_follows_a_media_from_its_session_to_ready(client, api):
+    data = small_jpeg(20_000)
+    session = api.create_session(data).json()
+
+    # Given a watch on a media whose session was just issued
+    changes = client.watch([session["mediaId"]], timeout=60)
+    assert next(changes).status == Status.PENDING
+
+    # When its bytes are stored and the upload completed
+    finish_upload(api, session, data)
+
+    # Then each state follows, in order, and the stream ends at READY
+    assert [Status.Name(media.status) for media in changes] == ["UPLOADED", "PROCESSING", "READY"]
+
+
+def test_wait_ready_follows_the_stream_and_never_polls(settings, token, api, tmp_path):
+    log = CallLog()
+    data = small_jpeg(20_000)
+    session = api.create_session(data).json()
+    with (
+        logged_client(settings.gateway_url, token, tmp_path, log) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        # Given a wait that began while the media was PENDING
+        waiting = pool.submit(client.wait_ready, session["mediaId"], 60)
+        wait_for(lambda: log.methods, "the wait to call")
+
+        # When the upload completes and is processed
+        finish_upload(api, session, data)
+
+        # Then the wait ends READY, having made one call: the stream
+        assert waiting.result(60).status == Status.READY
+    assert log.methods == ["WatchMedia"]
+
+
+def test_wait_ready_polls_where_the_server_does_not_know_watch_media(
+    settings, token, api, tmp_path
+):
+    log = CallLog(renamed={"WatchMedia": "NoSuchMethod"})
+    data = small_jpeg(20_000)
+    session = api.create_session(data).json()
+    with (
+        logged_client(settings.gateway_url, token, tmp_path, log) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        with pytest.raises(ApiError) as refused:
+            next(client.watch([session["mediaId"]]))
+        assert refused.value.code == grpc.StatusCode.UNIMPLEMENTED
+        log.methods.clear()
+
+        waiting = pool.submit(client.wait_ready, session["mediaId"], 60)
+        wait_for(lambda: "GetMedia" in log.methods, "the wait to poll")
+        finish_upload(api, session, data)
+
+        assert waiting.result(60).status == Status.READY
+    first, *polls = log.methods
+    assert first == "WatchMedia"
+    assert len(polls) >= 2 and set(polls) == {"GetMedia"}, log.methods
+
+
+def test_a_watch_whose_connection_is_cut_is_reopened_and_carries_on(settings, token, api, tmp_path):
+    log = CallLog()
+    proxy = TcpProxy(settings.gateway_port)
+    data = small_jpeg(20_000)
+    session = api.create_session(data).json()
+    try:
+        with logged_client(f"127.0.0.1:{proxy.port}", token, tmp_path, log) as client:
+            changes = client.watch([session["mediaId"]], timeout=60)
+            assert next(changes).status == Status.PENDING
+
+            # The connection to the gateway is cut; the gateway stays up
+            proxy.refuse()
+            proxy.heal()
+            finish_upload(api, session, data)
+
+            # The reopened stream starts from the state the media has reached
+            # by then: never PENDING again, and on to READY
+            after = [Status.Name(media.status) for media in changes]
+    finally:
+        proxy.close()
+    assert after in (["UPLOADED", "PROCESSING", "READY"], ["PROCESSING", "READY"], ["READY"])
+    assert log.methods == ["WatchMedia", "WatchMedia"]
+
+
+def test_wait_ready_polls_while_the_user_has_every_stream_open(
+    settings, token, api, client, tmp_path
+):
+    data = small_jpeg(20_000)
+    session = api.create_session(data).json()
+    # Given the user's ten streams all open, following a PENDING media
+    watches = [client.watch([session["mediaId"]], timeout=60) for _ in range(10)]
+    assert {next(changes).status for changes in watches} == {Status.PENDING}
+    with pytest.raises(ApiError) as refused:
+        next(client.watch([session["mediaId"]]))
+    assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    log = CallLog()
+    with (
+        logged_client(settings.gateway_url, token, tmp_path, log) as other,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        # When one more waits for it
+        waiting = pool.submit(other.wait_ready, session["mediaId"], 60)
+        wait_for(lambda: "GetMedia" in log.methods, "the wait to poll")
+        finish_upload(api, session, data)
+
+        # Then it polls instead, and sees READY all the same
+        assert waiting.result(60).status == Status.READY
+    first, *polls = log.methods
+    assert first == "WatchMedia" and set(polls) == {"GetMedia"}, log.methods
+    for changes in watches:  # and the ten streams end by themselves at READY
+        assert [media.status for media in changes][-1] == Status.READY

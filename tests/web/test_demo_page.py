@@ -7,7 +7,8 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
 
-from playwright.sync_api import Page, Request, Route, expect
+import pytest
+from playwright.sync_api import Error, Page, Request, Route, expect
 
 from tests import media_files
 from tests.conftest import token_for
@@ -16,6 +17,8 @@ from tests.support import Api, free_port, small_jpeg
 MB = 1000 * 1000
 PROCESSING = 90_000  # ms: a job on a busy CI machine
 HTML = b"<!DOCTYPE html><html><body>not a photo</body></html>"
+MEDIA_SERVICE = "/media.v1.MediaService/"
+WATCH_MEDIA = re.compile(r"/media\.v1\.MediaService/WatchMedia$")
 
 
 def _open(page: Page, settings, user: str, origin: str | None = None) -> None:
@@ -64,6 +67,33 @@ class PartPuts:
             with self._lock:
                 self.finished[number] += 1
                 self.in_flight -= 1
+
+
+class MediaCalls:
+    """The page's grpc-web calls to MediaService: how many of each method, and
+    their content types."""
+
+    def __init__(self, page: Page) -> None:
+        self.count: Counter[str] = Counter()
+        self.content_types: set[str] = set()
+        page.on("request", self._sent)
+
+    def _sent(self, request: Request) -> None:
+        path = urlparse(request.url).path
+        if request.method == "POST" and path.startswith(MEDIA_SERVICE):
+            self.count[path.removeprefix(MEDIA_SERVICE)] += 1
+            self.content_types.add(request.headers.get("content-type", ""))
+
+
+def _errors_of(page: Page) -> list[Error]:
+    """The page's uncaught errors (unhandled promise rejections among them), as they come."""
+    errors: list[Error] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    return errors
+
+
+def _history(page: Page) -> list[str]:
+    return page.get_by_test_id("status-history").locator("li").all_inner_texts()
 
 
 def _wait(page: Page, condition, timeout: float = 30.0) -> None:
@@ -176,6 +206,8 @@ def test_cancelling_mid_upload_aborts_it_and_leaves_nothing_in_storage(
 
 
 def test_an_html_file_named_jpg_shows_the_servers_refusal(page: Page, settings, api: Api, user):
+    calls = MediaCalls(page)
+    errors = _errors_of(page)
     _open(page, settings, user)
 
     _pick(page, "cat.jpg", "image/jpeg", HTML)
@@ -185,6 +217,10 @@ def test_an_html_file_named_jpg_shows_the_servers_refusal(page: Page, settings, 
     )
     expect(page.get_by_test_id("status")).to_have_text("ERROR")
     assert _only_media(api)["status"] == "REJECTED"
+    # the watch opened before completing was dropped quietly with the refusal
+    assert calls.count["WatchMedia"] == 1
+    assert calls.count["GetMedia"] == 0
+    assert errors == []
 
 
 def test_a_part_that_fails_twice_is_retried_and_the_upload_completes(
@@ -232,3 +268,61 @@ def test_the_page_from_an_origin_not_allowed_cannot_call_the_gateway(
         assert api.http.get("/api/v1/media").json().get("media", []) == []
     finally:
         mesh.stop_component("demo-stranger")
+
+
+def test_the_page_watches_the_upload_through_every_status_without_polling(
+    page: Page, settings, api: Api, user
+):
+    calls = MediaCalls(page)
+    errors = _errors_of(page)
+    _open(page, settings, user)
+
+    _pick(page, "photo.jpg", "image/jpeg", small_jpeg())
+
+    expect(page.get_by_test_id("status")).to_have_text("READY", timeout=PROCESSING)
+    expect(page.get_by_test_id("status-history").locator("li")).to_have_text(
+        ["preparing", "uploading", "completing", "PENDING", "UPLOADED", "PROCESSING", "READY"]
+    )
+    assert calls.count["WatchMedia"] == 1
+    assert calls.count["GetMedia"] == 0, "no polling while the stream works"
+    assert calls.content_types == {"application/grpc-web+proto"}
+    assert _only_media(api)["status"] == "READY"
+    assert errors == []
+
+
+def _unimplemented(route: Route) -> None:
+    """WatchMedia as a server from before it answers: grpc-status 12, no messages."""
+    route.fulfill(
+        status=200,
+        headers={
+            "content-type": "application/grpc-web+proto",
+            "grpc-status": "12",
+            "grpc-message": "unimplemented",
+            "access-control-allow-origin": "*",
+            "access-control-expose-headers": "grpc-status, grpc-message",
+        },
+        body=b"",
+    )
+
+
+def _no_answer(route: Route) -> None:
+    route.abort("connectionreset")
+
+
+@pytest.mark.parametrize("refusal", [_unimplemented, _no_answer], ids=["unimplemented", "network"])
+def test_when_the_media_cannot_be_watched_the_page_polls_it_to_ready(
+    page: Page, settings, api: Api, user, refusal
+):
+    calls = MediaCalls(page)
+    errors = _errors_of(page)
+    page.route(WATCH_MEDIA, refusal)
+    _open(page, settings, user)
+
+    _pick(page, "photo.jpg", "image/jpeg", small_jpeg())
+
+    expect(page.get_by_test_id("status")).to_have_text("READY", timeout=PROCESSING)
+    assert calls.count["WatchMedia"] == 1, "a stream that cannot be opened is not retried"
+    assert calls.count["GetMedia"] >= 1
+    assert _history(page)[-1] == "READY"
+    assert _only_media(api)["status"] == "READY"
+    assert errors == []

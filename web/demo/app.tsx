@@ -24,9 +24,9 @@ function mediaTypeOf(file: File): string {
 
 function App({ config, token }: { config: Config; token: string }) {
   const uploader = useMemo(() => new MediaUploader({ gateway: config.gatewayUrl, token }), [config, token]);
-  const { upload, abort, progress, status, error, media } = useMediaUpload(uploader);
+  const { upload, abort, progress, status, history, error, media } = useMediaUpload(uploader);
   const percent = Math.round(progress * 100);
-  const busy = ["preparing", "uploading", "completing"].includes(status);
+  const busy = ["preparing", "uploading", "completing", "PENDING"].includes(status);
   return (
     <>
       <section className="card">
@@ -50,8 +50,13 @@ function App({ config, token }: { config: Config; token: string }) {
             Cancel
           </button>
         </div>
+        <ol data-testid="status-history" className="history">
+          {history.map((step, i) => (
+            <li key={i}>{step}</li>
+          ))}
+        </ol>
         <div data-testid="error" className="error">{error?.message ?? (media?.failureReason || "")}</div>
-        {media && <Preview media={media} />}
+        {media?.cdnUrl && <Preview media={media} />}
       </section>
       {media?.cdnUrl && <PostForm config={config} token={token} media={media} />}
     </>

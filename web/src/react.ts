@@ -1,10 +1,11 @@
 /**
  * The uploader as a React hook:
  *
- *     const { upload, abort, progress, status, error, media } = useMediaUpload(uploader);
+ *     const { upload, abort, progress, status, history, error, media } = useMediaUpload(uploader);
  *
  * `upload(file, {mediaType})` starts an upload (aborting one still running),
- * `abort()` stops it (and aborts it on the server), `progress` is 0..1.
+ * `abort()` stops it (and aborts it on the server), `progress` is 0..1,
+ * `history` every status of the current upload in the order they came.
  * React is a peer dependency: this module is not part of the core bundle.
  */
 
@@ -21,6 +22,8 @@ export interface MediaUploadState {
   /** 0..1 of the file's bytes in storage. */
   progress: number;
   status: HookStatus;
+  /** The current upload's statuses so far, oldest first, each once in a row. */
+  history: HookStatus[];
   error: UploadError | null;
   media: Media | null;
 }
@@ -28,6 +31,7 @@ export interface MediaUploadState {
 export function useMediaUpload(uploader: MediaUploader): MediaUploadState {
   const [progress, setProgress] = useState(0);
   const [status, setStatus] = useState<HookStatus>("idle");
+  const [history, setHistory] = useState<HookStatus[]>([]);
   const [error, setError] = useState<UploadError | null>(null);
   const [media, setMedia] = useState<Media | null>(null);
   const running = useRef<AbortController | null>(null);
@@ -36,6 +40,11 @@ export function useMediaUpload(uploader: MediaUploader): MediaUploadState {
 
   const abort = useCallback(() => running.current?.abort(), []);
 
+  const show = useCallback((next: HookStatus) => {
+    setStatus(next);
+    setHistory((seen) => (seen[seen.length - 1] === next ? seen : [...seen, next]));
+  }, []);
+
   const upload = useCallback<MediaUploadState["upload"]>(
     async (file, options) => {
       running.current?.abort();
@@ -43,6 +52,7 @@ export function useMediaUpload(uploader: MediaUploader): MediaUploadState {
       running.current = controller;
       const current = () => running.current === controller;
       setProgress(0);
+      setHistory([]);
       setError(null);
       setMedia(null);
       try {
@@ -52,7 +62,7 @@ export function useMediaUpload(uploader: MediaUploader): MediaUploadState {
           onProgress: (p) => current() && setProgress(p.fraction),
           onStatus: (s, m) => {
             if (!current()) return;
-            setStatus(s);
+            show(s);
             if (m) setMedia(m);
           },
         });
@@ -61,14 +71,14 @@ export function useMediaUpload(uploader: MediaUploader): MediaUploadState {
       } catch (caught) {
         const failure = caught as UploadError;
         if (current()) {
-          setStatus(failure.reason === "ABORTED" ? "ABORTED" : "ERROR");
+          show(failure.reason === "ABORTED" ? "ABORTED" : "ERROR");
           setError(failure);
         }
         return undefined;
       }
     },
-    [uploader],
+    [uploader, show],
   );
 
-  return { upload, abort, progress, status, error, media };
+  return { upload, abort, progress, status, history, error, media };
 }

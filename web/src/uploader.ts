@@ -1,12 +1,15 @@
 /**
  * Uploading a file straight to storage, the whole flow:
  *
- *     session ──▶ PUT (one, or parts in parallel) ──▶ complete ──▶ follow to READY/FAILED
+ *     session ──▶ PUT (one, or parts in parallel) ──▶ watch ──▶ complete ──▶ follow to a final state
  *        ▲                      │
  *        └─ resume: a saved multipart upload of the same file sends only its missing parts
  *
  * The bytes never pass through the gateway; the gateway is called over
  * grpc-web for the session, the part URLs, completion and the media's state.
+ * The media is watched (WatchMedia) from before completing, so every status
+ * from PENDING on is seen; GetMedia is polled only when the stream cannot be
+ * had (see watch.ts).
  * A file up to the single-PUT limit is hashed (SHA-256, WebCrypto) and the
  * digest declared, so storage and the server can check every byte.
  */
@@ -14,10 +17,11 @@
 import { type GatewayOptions, gatewayTransport, type MediaClient, mediaClient } from "./client.js";
 import { aborted, fromCallError, StorageRefusal, UploadError } from "./errors.js";
 import { type Media, MediaStatus } from "./gen/media/v1/media_pb.js";
-import { sendParts, sleep, withRetries } from "./parts.js";
+import { sendParts, withRetries } from "./parts.js";
 import { type PartSpec, planParts } from "./plan.js";
 import { ResumeStore } from "./resume.js";
 import { put } from "./transfer.js";
+import { followMedia } from "./watch.js";
 
 /** Files up to this size go up in one PUT (the server's multipart threshold). */
 export const SINGLE_PUT_LIMIT = 5 * 1024 * 1024;
@@ -27,10 +31,15 @@ export type UploadStatus =
   | "preparing"
   | "uploading"
   | "completing"
+  | "PENDING"
   | "UPLOADED"
   | "PROCESSING"
   | "READY"
-  | "FAILED";
+  | "FAILED"
+  | "EXPIRED"
+  | "ABORTED"
+  | "REJECTED"
+  | "DELETED";
 
 export interface PartProgress {
   number: number;
@@ -55,7 +64,7 @@ export interface UploadOptions {
   onStatus?: (status: UploadStatus, media?: Media) => void;
   /** Parts in flight at once (default 4). */
   concurrency?: number;
-  /** Follow the media until READY or FAILED before resolving (default true). */
+  /** Follow the media until its status is final (READY, FAILED, …) before resolving (default true). */
   waitForProcessing?: boolean;
 }
 
@@ -78,18 +87,17 @@ export class MediaUploader {
     return new Upload(this, file, options).run();
   }
 
-  /** Poll the media with backoff until it is READY or FAILED. */
-  async follow(mediaId: string, options: Pick<UploadOptions, "signal" | "onStatus"> = {}): Promise<Media> {
-    for (let delay = FIRST_POLL_MS; ; delay = Math.min(delay * 1.5, MAX_POLL_MS)) {
-      const media = await this.media.getMedia({ mediaId }, { signal: options.signal });
-      options.onStatus?.(statusOf(media.status), media);
-      if (media.status === MediaStatus.READY || media.status === MediaStatus.FAILED) {
-        return media;
-      }
-      await sleep(delay, options.signal);
-    }
+  /** Watch the media (polling when it cannot be watched) until its status is final. */
+  follow(mediaId: string, options: Pick<UploadOptions, "signal" | "onStatus"> = {}): Promise<Media> {
+    return followMedia(this.media, mediaId, {
+      signal: options.signal,
+      onMedia: (media) => options.onStatus?.(statusOf(media.status), media),
+    });
   }
 }
+
+/** The call that completes an upload whose bytes are all in storage. */
+type Completion = () => Promise<unknown>;
 
 /** What a multipart session or a parts listing says of the upload's layout. */
 interface Layout {
@@ -97,9 +105,6 @@ interface Layout {
   partSize: bigint;
   totalParts: number;
 }
-
-const FIRST_POLL_MS = 300;
-const MAX_POLL_MS = 3_000;
 
 function statusOf(status: MediaStatus): UploadStatus {
   return (MediaStatus[status] as UploadStatus | undefined) ?? "uploading";
@@ -124,30 +129,39 @@ class Upload {
   async run(): Promise<Media> {
     try {
       this.status("preparing");
-      await this.send();
-      this.completed = true;
+      const completion = await this.send();
+      this.status("completing");
       if (this.options.waitForProcessing === false) {
-        return await this.uploader.media.getMedia({ mediaId: this.mediaId });
+        await this.complete(completion);
+        return await this.uploader.media.getMedia({ mediaId: this.mediaId }, this.callOptions());
       }
-      return await this.uploader.follow(this.mediaId, this.options);
+      // Watched from before completing: the stream's first state is PENDING.
+      return await followMedia(this.uploader.media, this.mediaId, {
+        signal: this.options.signal,
+        onMedia: (media) => this.options.onStatus?.(statusOf(media.status), media),
+        opened: () => this.complete(completion),
+      });
     } catch (error) {
       throw await this.failed(error);
     }
   }
 
-  private async send(): Promise<void> {
-    const saved = this.uploader.resumeStore.find(this.file, this.options.mediaType);
-    if (saved && (await this.resume(saved.mediaId))) {
-      return;
-    }
-    if (this.file.size <= SINGLE_PUT_LIMIT) {
-      await this.sendSingle();
-    } else {
-      await this.sendMultipart();
-    }
+  private async complete(completion: Completion): Promise<void> {
+    await completion();
+    this.completed = true;
   }
 
-  private async sendSingle(): Promise<void> {
+  /** Put the file's bytes in storage; resolves to the call that completes the upload. */
+  private async send(): Promise<Completion> {
+    const saved = this.uploader.resumeStore.find(this.file, this.options.mediaType);
+    const resumed = saved && (await this.resume(saved.mediaId));
+    if (resumed) {
+      return resumed;
+    }
+    return this.file.size <= SINGLE_PUT_LIMIT ? this.sendSingle() : this.sendMultipart();
+  }
+
+  private async sendSingle(): Promise<Completion> {
     const checksumSha256 = await sha256Base64(this.file);
     const session = await this.createSession(checksumSha256);
     this.track([{ number: 1, start: 0, end: this.file.size }]);
@@ -159,19 +173,18 @@ class Upload {
         onProgress: (loaded) => this.progress(1, loaded),
       });
     await withRetries(send, { signal: this.options.signal });
-    this.status("completing");
-    await this.uploader.media.completeUpload({ mediaId: this.mediaId }, this.callOptions());
+    return () => this.uploader.media.completeUpload({ mediaId: this.mediaId }, this.callOptions());
   }
 
-  private async sendMultipart(): Promise<void> {
+  private async sendMultipart(): Promise<Completion> {
     const session = await this.createSession("");
     this.remember();
     const urls = new Map(session.parts.map((p) => [p.partNumber, p.uploadUrl]));
-    await this.sendMissingParts(session, new Set(), urls);
+    return this.sendMissingParts(session, new Set(), urls);
   }
 
-  /** Carry on a saved multipart upload; false if it cannot be resumed any more. */
-  private async resume(mediaId: string): Promise<boolean> {
+  /** Carry on a saved multipart upload; undefined if it cannot be resumed any more. */
+  private async resume(mediaId: string): Promise<Completion | undefined> {
     let listing;
     try {
       listing = await this.uploader.media.listUploadParts({ mediaId }, this.callOptions());
@@ -181,20 +194,19 @@ class Upload {
         throw refused;
       }
       this.uploader.resumeStore.forget(mediaId); // ended, completed or gone: start anew
-      return false;
+      return undefined;
     }
     this.mediaId = mediaId;
     const stored = new Set(listing.storedParts.map((p) => p.partNumber));
     const urls = new Map(listing.missingParts.map((p) => [p.partNumber, p.uploadUrl]));
-    await this.sendMissingParts(listing, stored, urls);
-    return true;
+    return this.sendMissingParts(listing, stored, urls);
   }
 
   private async sendMissingParts(
     layout: Layout,
     stored: Set<number>,
     urls: Map<number, string>,
-  ): Promise<void> {
+  ): Promise<Completion> {
     const plan = planParts(this.file.size, Number(layout.partSize), layout.totalParts);
     this.track(plan);
     for (const part of plan.filter((p) => stored.has(p.number))) {
@@ -212,18 +224,19 @@ class Upload {
       signal: this.options.signal,
       onPartProgress: (number, loaded) => this.progress(number, loaded),
     });
-    this.status("completing");
     const listed = stored.size ? await this.storedEtags() : new Map<number, string>();
     const parts = [...new Map([...listed, ...etags])].sort(([a], [b]) => a - b);
-    await this.uploader.media.completeMultipartUpload(
-      {
-        mediaId: this.mediaId,
-        uploadId: layout.uploadId,
-        parts: parts.map(([partNumber, etag]) => ({ partNumber, etag })),
-      },
-      this.callOptions(),
-    );
-    this.uploader.resumeStore.forget(this.mediaId);
+    return async () => {
+      await this.uploader.media.completeMultipartUpload(
+        {
+          mediaId: this.mediaId,
+          uploadId: layout.uploadId,
+          parts: parts.map(([partNumber, etag]) => ({ partNumber, etag })),
+        },
+        this.callOptions(),
+      );
+      this.uploader.resumeStore.forget(this.mediaId);
+    };
   }
 
   private async storedEtags(): Promise<Map<number, string>> {
