@@ -1,9 +1,10 @@
 """python -m bench: every benchmark, one table each."""
 
-from bench import browser, client_upload, processing, sessions, watch
+from bench import browser, client_upload, processing, sessions, transcode, watch
 
 if __name__ == "__main__":
     processing.main()
+    transcode.main()
     sessions.main()
     browser.main()
     client_upload.main()

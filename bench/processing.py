@@ -54,7 +54,7 @@ WORK = {
         lambda d: process_image(d / "big.png", d, "image/png", MAX_PIXELS),
     ),
     "video": Work(
-        "10 s 720p H.264 -> ffprobe + WebP poster",
+        "10 s 720p H.264 -> ffprobe + WebP poster + MP4 (remuxed)",
         lambda d: process_video(d / "video.mp4", d, "video/mp4", VIDEO_LIMITS),
     ),
     "huge-video": Work(

@@ -3,12 +3,13 @@ deadline, retries of what is safe to retry, and errors as ApiError.
 
 The target is the gateway (`http://127.0.0.1:8080`, or `https://…` for TLS)
 or, for an internal caller, a service's own `host:port`. Calls that change
-nothing, or that the server makes idempotent (completing, aborting, deleting;
-a post with its idempotency key), are retried by grpc itself on UNAVAILABLE,
-with exponential backoff and jitter. CreateUploadSession is not: a session
-whose reply was lost would hold one of the user's pending slots until it
-expires. Nor is WatchMedia, a stream: grpc gives up retrying one once its
-first message is in, so reopening a broken watch is MediaClient.watch's job.
+nothing, or that the server makes idempotent (completing, aborting, deleting,
+setting a description or focus; a post with its idempotency key), are retried
+by grpc itself on UNAVAILABLE, with exponential backoff and jitter.
+CreateUploadSession is not: a session whose reply was lost would hold one of
+the user's pending slots until it expires. Nor is WatchMedia, a stream: grpc
+gives up retrying one once its first message is in, so reopening a broken
+watch is MediaClient.watch's job.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _RETRIED = {
         "CompleteUpload",
         "CompleteMultipartUpload",
         "AbortUpload",
+        "UpdateMedia",
         "DeleteMedia",
     ],
     "post.v1.PostService": ["CreatePost", "GetPost", "ListFeed"],

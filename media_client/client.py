@@ -147,6 +147,21 @@ class MediaClient:
             self._api.media.DeleteMedia, media_pb2.DeleteMediaRequest(media_id=media_id)
         )
 
+    def update(
+        self,
+        media_id: str,
+        description: str | None = None,
+        focus: tuple[float, float] | None = None,
+    ) -> media_pb2.Media:
+        """Set the alt text (up to 1,500 characters; "" clears it) and/or the
+        focal point `(x, y)`, each in -1..1, of one of the caller's media;
+        what is left None stays as it is. Returns the media as updated."""
+        request = media_pb2.UpdateMediaRequest(media_id=media_id, description=description)
+        if focus is not None:
+            x, y = focus
+            request.focus.CopyFrom(media_pb2.Focus(x=x, y=y))
+        return self._api.call(self._api.media.UpdateMedia, request)
+
     def abort(self, media_id: str) -> media_pb2.Media:
         return self._api.call(
             self._api.media.AbortUpload, media_pb2.AbortUploadRequest(media_id=media_id)

@@ -1,4 +1,4 @@
-"""The change feed: every committed change of a media's status or post,
+"""The change feed: every committed change of a media's status, post or processing progress,
 delivered to the subscriptions of this process that follow it.
 
     any process ──UPDATE media──▶ database ──▶ one listener per process ──▶ its subscriptions

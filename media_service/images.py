@@ -71,8 +71,9 @@ class Variant:
     name: str
     width: int
     height: int
-    path: Path
+    path: Path  # its file name is the object's name beside the original
     content_type: str = "image/webp"
+    duration_ms: int | None = None  # a video variant's
 
 
 @dataclass(frozen=True)

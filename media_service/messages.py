@@ -30,6 +30,15 @@ def media_message(media: Media) -> media_pb2.Media:
         blurhash=media.blurhash or "",
         variants=[media_pb2.Variant(**v) for v in json.loads(media.variants or "[]")],
         failure_reason=media.failure_reason or "",
+        description=media.description or "",
+        focus=_focus(media),
+        processing_progress=media.processing_progress or 0,
         created_at=timestamp(media.created_at),
         updated_at=timestamp(media.updated_at),
     )
+
+
+def _focus(media: Media) -> media_pb2.Focus | None:
+    if media.focus_x is None or media.focus_y is None:
+        return None
+    return media_pb2.Focus(x=media.focus_x, y=media.focus_y)

@@ -5,8 +5,10 @@ from peewee import (
     CharField,
     DatabaseProxy,
     DateTimeField,
+    FloatField,
     IntegerField,
     Model,
+    SmallIntegerField,
     TextField,
 )
 
@@ -59,6 +61,10 @@ class Media(Model):
     blurhash = CharField(max_length=128, null=True)
     variants = TextField(default="[]")  # JSON list of {name, width, height, content_type, url}
     failure_reason = TextField(null=True)
+    description = TextField(null=True)  # alt text
+    focus_x = FloatField(null=True)  # focal point, -1..1
+    focus_y = FloatField(null=True)
+    processing_progress = SmallIntegerField(null=True)  # 0-100 while processing; 100 once READY
     expires_at = DateTimeField()
     enqueued_at = DateTimeField(null=True)
     unattached_since = DateTimeField(null=True)  # uploaded or detached, in no post since

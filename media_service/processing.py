@@ -41,6 +41,8 @@ TRANSIENT = (Unavailable, OperationalError, InterfaceError)
 INTERNAL_ERROR_REASON = "the file could not be processed because of an error on our side"
 ORIGINAL_CHANGED_REASON = "the file in storage changed after it was verified"
 MAX_RETRIES = 10
+PROGRESS_SECONDS = 1.0
+JOB_TIME_LIMIT_MS = 6 * 3600 * 1000
 
 # Called with "claimed" when a job has taken its media (see mesh.faults).
 
@@ -149,7 +151,8 @@ class Processor:
                 max_pixels=self._config.video_max_pixels,
                 timeout_seconds=self._config.ffmpeg_timeout_seconds,
             )
-            video = process_video(original, scratch, media.file_type, limits)
+            progress = ProgressRecord(media.id)
+            video = process_video(original, scratch, media.file_type, limits, progress)
             fields = {
                 "width": video.width,
                 "height": video.height,
@@ -157,30 +160,58 @@ class Processor:
                 "codec": video.codec,
                 "poster_url": self._storage.public_url(_output_key(media, video.poster)),
             }
-            variants = [video.poster]
+            variants = [video.poster, video.video]
         stored = [self._store(media, variant) for variant in variants]
-        return {**fields, "variants": json.dumps(stored), "kind": kind}
+        return {**fields, "variants": json.dumps(stored), "kind": kind, "processing_progress": 100}
 
     def _store(self, media: Media, variant: Variant) -> dict[str, Any]:
         key = _output_key(media, variant)
         self._storage.upload_file(key, variant.path, variant.content_type)
-        return {
+        stored = {
             "name": variant.name,
             "width": variant.width,
             "height": variant.height,
             "content_type": variant.content_type,
             "url": self._storage.public_url(key),
         }
+        if variant.duration_ms is not None:
+            stored["duration_ms"] = variant.duration_ms
+        return stored
 
 
 def _output_key(media: Media, variant: Variant) -> str:
-    return f"{derived_prefix(media.storage_key)}{variant.name}.webp"
+    """Beside the original: `{key without extension}/{the variant's file name}`."""
+    return f"{derived_prefix(media.storage_key)}{variant.path.name}"
+
+
+class ProgressRecord:
+    """A job's progress, recorded on its media: each write is an event for the
+    media's watchers, so at most one every PROGRESS_SECONDS, and only when the
+    whole percent moved. 100 comes with READY."""
+
+    def __init__(self, media_id: str) -> None:
+        self._media_id = media_id
+        self._percent = 0
+        self._written_at = 0.0
+
+    def __call__(self, done: float) -> None:
+        percent = min(99, int(done * 100))
+        now = time.monotonic()
+        if percent <= self._percent or now - self._written_at < PROGRESS_SECONDS:
+            return
+        self._percent, self._written_at = percent, now
+        try:
+            Media.update(processing_progress=percent).where(
+                (Media.id == self._media_id) & (Media.status == Status.PROCESSING)
+            ).execute()
+        except TRANSIENT as error:  # only a figure shown meanwhile: the job goes on
+            log.warning("progress not recorded: %s", error)
 
 
 def _claim(media_id: str) -> Media | None:
     """UPLOADED (or PROCESSING, when a job is redelivered) → PROCESSING."""
     claimed = (
-        Media.update(status=Status.PROCESSING, updated_at=utcnow())
+        Media.update(status=Status.PROCESSING, processing_progress=0, updated_at=utcnow())
         .where((Media.id == media_id) & (Media.status.in_([Status.UPLOADED, Status.PROCESSING])))
         .execute()
     )
@@ -219,6 +250,9 @@ class Jobs:
             min_backoff=1_000,
             max_backoff=60_000,
             retry_when=_retry_transient,
+            # dramatiq's default (10 minutes) would kill a long video's transcode,
+            # which has a time limit of its own (media_service.transcoding).
+            time_limit=JOB_TIME_LIMIT_MS,
         )(process_media)
 
     def enqueue_processing(self, media_id: str) -> None:

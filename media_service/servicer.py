@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from media_service import attachments, library
+from media_service import attachments, descriptions, library
 from media_service.messages import media_message, status
 from media_service.models import Media
 from media_service.storage import Storage
@@ -88,6 +88,16 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         return media_pb2.ListMediaResponse(
             media=[media_message(m) for m in media], next_page_token=next_token
         )
+
+    def UpdateMedia(self, request: Any, context: Any) -> media_pb2.Media:
+        focus = request.focus if request.HasField("focus") else None
+        updated = descriptions.update(
+            current_caller().user_id,
+            request.media_id,
+            description=request.description if request.HasField("description") else None,
+            focus=descriptions.Focus(focus.x, focus.y) if focus is not None else None,
+        )
+        return media_message(updated)
 
     def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
         deleted = library.delete(self._storage, current_caller().user_id, request.media_id)

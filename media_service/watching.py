@@ -1,7 +1,7 @@
 """WatchMedia: a caller follows some of its media until each is settled.
 
     open: check the ids ─▶ take a stream slot ─▶ subscribe to the change feed ─▶ read each media
-    events: each media as it is now, then each new version whose status or post
+    events: each media as it is now, then each new version whose status, post or progress
             changed, a keep-alive (None) after KEEPALIVE seconds of quiet; ends
             once every media is settled (READY, FAILED or ended), or on close()
 
@@ -113,16 +113,18 @@ class Watch:
 
     def _changed(self, media: Media) -> Iterator[Media]:
         last = self._sent.get(media.id)
-        if last is not None and (
-            media.version <= last.version
-            or (media.status, media.post_id) == (last.status, last.post_id)
-        ):
+        if last is not None and (media.version <= last.version or _shown(media) == _shown(last)):
             return
         self._sent[media.id] = media
         yield media
 
     def _unsettled(self) -> list[str]:
         return [m.id for m in self._sent.values() if m.status not in Status.SETTLED]
+
+
+def _shown(media: Media) -> tuple[object, ...]:
+    """What a watcher is sent a new event for (as the change feed publishes)."""
+    return (media.status, media.post_id, media.processing_progress)
 
 
 def _checked(media_ids: list[str]) -> list[str]:

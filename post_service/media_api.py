@@ -3,7 +3,7 @@
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from mesh.auth import Caller, ServiceCredential
 from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
-from post_service.posts import AttachedMedia, Rendition
+from post_service.posts import AttachedMedia, FocalPoint, Rendition
 
 
 class MediaApi:
@@ -55,6 +55,9 @@ def _attached(media: media_pb2.Media) -> AttachedMedia:
         blurhash=media.blurhash,
         duration_ms=media.duration_ms,
         variants=tuple(
-            Rendition(v.name, v.width, v.height, v.content_type, v.url) for v in media.variants
+            Rendition(v.name, v.width, v.height, v.content_type, v.url, v.duration_ms)
+            for v in media.variants
         ),
+        description=media.description,
+        focus=FocalPoint(media.focus.x, media.focus.y) if media.HasField("focus") else None,
     )

@@ -72,6 +72,15 @@ class Rendition:
     height: int
     content_type: str
     url: str
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True)
+class FocalPoint:
+    """Where to keep in view when cropping: x and y in -1..1 from the centre."""
+
+    x: float
+    y: float
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ class AttachedMedia:
     blurhash: str
     duration_ms: int = 0
     variants: tuple[Rendition, ...] = ()
+    description: str = ""  # alt text
+    focus: FocalPoint | None = None  # None: never set (the centre)
 
 
 class MediaDirectory(Protocol):

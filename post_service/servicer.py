@@ -59,8 +59,15 @@ def _media_message(media: AttachedMedia) -> post_pb2.PostMedia:
         duration_ms=media.duration_ms,
         variants=[
             post_pb2.Variant(
-                name=v.name, width=v.width, height=v.height, content_type=v.content_type, url=v.url
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                content_type=v.content_type,
+                url=v.url,
+                duration_ms=v.duration_ms,
             )
             for v in media.variants
         ],
+        description=media.description,
+        focus=post_pb2.Focus(x=media.focus.x, y=media.focus.y) if media.focus is not None else None,
     )

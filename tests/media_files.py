@@ -204,3 +204,61 @@ DISGUISES = {
 
 def disguised_dash_manifest(media: Path, disguise: str) -> bytes:
     return DISGUISES[disguise] + dash_manifest(media)
+
+
+def camera_video(
+    directory: Path,
+    seconds: float = 10,
+    size: str = "1920x1080",
+    codec: str = "libx264",
+    suffix: str = ".mp4",
+    rotation: int = 0,
+    quality: int = 30,
+) -> Path:
+    """A clip as a camera or phone records one: a moving picture with sound
+    (AAC), H.264 or HEVC, optionally tagged to be shown turned by `rotation`
+    degrees, and a GPS position in its metadata. `quality` is the encoder's
+    CRF: higher is smaller."""
+    path = (
+        directory / f"camera-{seconds}s-{size}-{codec}-q{quality}-r{rotation}-{os.getpid()}{suffix}"
+    )
+    argv = [
+        "ffmpeg", "-v", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=duration={seconds}:size={size}:rate=30",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-c:v", codec, "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-crf", str(quality),
+        *(["-x265-params", "log-level=error", "-tag:v", "hvc1"] if codec == "libx265" else []),
+        "-c:a", "aac", "-b:a", "96k", "-shortest",
+        "-metadata", "location=+48.8584+002.2945/",
+    ]  # fmt: skip
+    subprocess.run([*argv, str(path)], check=True, timeout=120)
+    if rotation:  # this ffmpeg writes the rotation only when it copies the stream
+        turned = path.with_name(f"turned-{path.name}")
+        argv = ["ffmpeg", "-v", "error", "-y", "-i", str(path), "-map_metadata", "0", "-c", "copy"]
+        subprocess.run([*argv, "-metadata:s:v:0", f"rotate={rotation}", str(turned)], check=True)
+        turned.replace(path)
+    return path
+
+
+def top_level_boxes(data: bytes) -> list[str]:
+    """The types of an MP4's top-level boxes, in file order."""
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if size == 1:  # a 64-bit size follows the type
+            size = struct.unpack(">Q", data[offset + 8 : offset + 16])[0]
+        boxes.append(kind.decode("latin-1"))
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+def hls_playlist(segment: str) -> bytes:
+    """An HLS playlist whose one segment is `segment` (a path or a URL)."""
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{segment}\n#EXT-X-ENDLIST\n".encode()
+
+
+def concat_list(entry: str) -> bytes:
+    """An ffconcat list naming `entry` (a path or a URL)."""
+    return f"ffconcat version 1.0\nfile '{entry}'\n".encode()

@@ -2,9 +2,11 @@
 gateway's REST API as a client sees it, and waiting on a condition."""
 
 import io
+import json
 import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -25,6 +27,7 @@ from genproto.media.v1 import media_pb2, media_pb2_grpc
 from media_service.models import Status, database
 from mesh.db import close_all, open_database, utcnow
 from mesh.migrations import migrate
+from tests import media_files
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -292,3 +295,36 @@ def grpc_web_reply(body: bytes) -> tuple[list[bytes], dict[str, str]]:
         else:
             messages.append(payload)
     return messages, trailers
+
+
+def probe_video(path: Path) -> dict:
+    """ffprobe's streams and format of the video at `path`."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def streams_of(probe: dict, kind: str) -> list[dict]:
+    return [s for s in probe["streams"] if s["codec_type"] == kind]
+
+
+def assert_plays_everywhere(
+    path: Path, size: tuple[int, int], seconds: float, profile: str = "High"
+) -> None:
+    """An MP4 every browser plays: H.264 yuv420p and AAC, upright, without the
+    original's metadata, its index before its data (faststart)."""
+    probe = probe_video(path)
+    [video] = streams_of(probe, "video")
+    [audio] = streams_of(probe, "audio")
+    assert (video["codec_name"], video["profile"], video["pix_fmt"]) == ("h264", profile, "yuv420p")
+    assert (video["width"], video["height"]) == size
+    assert not video.get("side_data_list")  # upright as stored: no turn left to the player
+    assert audio["codec_name"] == "aac" and audio["channels"] == 1  # as recorded (mono)
+    assert abs(float(probe["format"]["duration"]) - seconds) < 0.2
+    assert "location" not in probe["format"].get("tags", {})  # the phone's GPS is gone
+    boxes = media_files.top_level_boxes(path.read_bytes())
+    assert boxes.index("moov") < boxes.index("mdat")  # faststart: playable while downloading

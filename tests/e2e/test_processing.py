@@ -103,7 +103,11 @@ def test_a_short_video_gets_duration_size_and_a_poster(api: Api, tmp_path):
     assert record["codec"] == "h264"
     poster = _image(record["posterUrl"])
     assert (poster.format, poster.size) == ("WEBP", (320, 240))
-    assert [v["name"] for v in record["variants"]] == ["poster"]
+    assert [v["name"] for v in record["variants"]] == ["poster", "video"]
+    video = record["variants"][1]
+    assert (video["width"], video["height"], video["contentType"]) == (320, 240, "video/mp4")
+    assert abs(int(video["durationMs"]) - 2000) <= 100
+    assert httpx.get(video["url"], timeout=30).status_code == 200
 
 
 def test_a_truncated_jpeg_fails_with_a_reason(api: Api):

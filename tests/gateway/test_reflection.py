@@ -34,6 +34,7 @@ def test_the_internal_methods_and_the_messages_only_they_use_are_left_out():
         "AbortUpload",
         "GetMedia",
         "ListMedia",
+        "UpdateMedia",
         "DeleteMedia",
         "WatchMedia",  # no REST mapping, but a stream for callers
     }

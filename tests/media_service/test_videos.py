@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_service import videos
+from media_service import ffmpeg
+from media_service.ffmpeg import TOOL_ADDRESS_SPACE, VideoLimits, run
 from media_service.images import Undecodable
-from media_service.videos import (
-    TOOL_ADDRESS_SPACE,
-    VideoLimits,
-    _refuse_oversized,
-    _rotation,
-    _run,
-    process_video,
-)
+from media_service.videos import _refuse_oversized, _rotation, process_video
 from tests import media_files
 
 LIMITS = VideoLimits(max_pixels=8192 * 4320, timeout_seconds=60)
@@ -143,7 +137,7 @@ def test_the_poster_is_scaled_down_to_1080_and_never_up(tmp_path):
 
 def test_a_video_that_needs_more_memory_than_allowed_fails_in_words(tmp_path, monkeypatch):
     # Room for ffmpeg's libraries (about 300 MiB), none for a 16000x16000 frame (384 MB).
-    monkeypatch.setattr(videos, "TOOL_ADDRESS_SPACE", 512 * 1024 * 1024)
+    monkeypatch.setattr(ffmpeg, "TOOL_ADDRESS_SPACE", 512 * 1024 * 1024)
     video = _write(tmp_path, media_files.huge_mjpeg_mov(tmp_path))
     no_pixel_limit = VideoLimits(max_pixels=16_000 * 16_000, timeout_seconds=60)
 
@@ -155,7 +149,7 @@ def test_a_video_that_needs_more_memory_than_allowed_fails_in_words(tmp_path, mo
 
 def test_video_tools_run_under_the_address_space_limit():
     # What the limit is in the child, as ffmpeg and ffprobe get it (KiB).
-    result = _run(["sh", "-c", "ulimit -v"], LIMITS)
+    result = run(["sh", "-c", "ulimit -v"], LIMITS)
 
     assert int(result.stdout) * 1024 == TOOL_ADDRESS_SPACE
 
