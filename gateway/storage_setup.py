@@ -2,7 +2,10 @@
 
 In production the bucket and its public (CDN) domain are set up once by
 operations; locally the bucket itself plays the CDN, so its objects are
-readable without credentials, as they would be through CDN_BASE_URL.
+readable without credentials, as they would be through CDN_BASE_URL: those of
+each media type, never those under `private/` (private media, read through
+presigned GETs only). moto enforces no policy; the README's Production
+section gives the rule R2 enforces.
 """
 
 import json
@@ -11,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from gateway.settings import Settings
+from media_formats.media_types import MEDIA_TYPES
 
 
 def s3_client(settings: Settings):  # type: ignore[no-untyped-def]
@@ -53,7 +57,8 @@ def ensure_bucket(settings: Settings) -> None:
                 "Effect": "Allow",
                 "Principal": "*",
                 "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{settings.s3_bucket}/*",
+                # Public keys start with their media type; private ones with private/.
+                "Resource": [f"arn:aws:s3:::{settings.s3_bucket}/{name}/*" for name in MEDIA_TYPES],
             }
         ],
     }

@@ -51,6 +51,7 @@ EXAMPLES = {
   python -m media_client upload clip.mp4 --concurrency 8 --wait
   python -m media_client upload avatar.png --media-type avatar
   python -m media_client upload photo.jpg --wait --post 'At the beach'
+  python -m media_client upload scan.png --private
 An interrupted or failed upload resumes when the same command runs again.""",
     "list": "example:\n  python -m media_client list --page-size 20",
     "get": "example:\n  python -m media_client get 3f2a9c1e-...",
@@ -99,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _upload(client: MediaClient, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     with _progress_bar(args.path) as progress:
         media = client.upload(
-            args.path, args.media_type, concurrency=args.concurrency, progress=progress
+            args.path,
+            args.media_type,
+            concurrency=args.concurrency,
+            progress=progress,
+            visibility="private" if args.private else "public",
         )
     if args.wait:
         media = client.wait_ready(media.media_id, timeout=args.wait_timeout)
@@ -168,6 +173,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"parts in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    upload.add_argument(
+        "--private",
+        action="store_true",
+        help="keep it off the CDN: its URLs are signed, short-lived, for you and its post's readers",
     )
     upload.add_argument("--wait", action="store_true", help="wait until processed (READY)")
     upload.add_argument(

@@ -107,18 +107,23 @@ class MediaClient:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         progress: Progress | None = None,
+        visibility: str = "public",
     ) -> media_pb2.Media:
         """Upload a path or a seekable binary file object, checked locally
         first; resumed if an earlier run of the same path was cut short.
         `media_type` defaults to post-image or post-video by the content;
-        `progress(sent, total)` is called as bytes go out. Returns the media
-        as it is once completed (UPLOADED or later)."""
+        `progress(sent, total)` is called as bytes go out; `visibility`
+        "private" keeps the files off the CDN, readable only through
+        short-lived URLs that its owner and the readers of its post get.
+        Returns the media as it is once completed (UPLOADED or later)."""
+        private = _is_private(visibility)
         source = Source(file)
         try:
             local = inspect(source, media_type)
             upload = Upload(
-                self._api, self._storage, self.resume_store, local, concurrency, progress
-            )
+                self._api, self._storage, self.resume_store, local, concurrency, progress,
+                private=private,
+            )  # fmt: skip
             done = upload.run()
         finally:
             source.close()
@@ -254,6 +259,12 @@ class MediaClient:
             idempotency_key=idempotency_key or uuid.uuid4().hex,
         )
         return self._api.call(self._api.posts.CreatePost, request)
+
+
+def _is_private(visibility: str) -> bool:
+    if visibility.upper() not in ("PUBLIC", "PRIVATE"):
+        raise ValueError(f"visibility is 'public' or 'private', not {visibility!r}")
+    return visibility.upper() == "PRIVATE"
 
 
 def _following(media_ids: Sequence[str], seen: dict[str, media_pb2.Media]) -> list[str]:

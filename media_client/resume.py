@@ -3,8 +3,9 @@ run again after a crash or Ctrl-C carries on instead of starting over.
 
 One small JSON file per upload under the user's cache directory
 (`~/.cache/media-mesh/uploads/` on Linux), named by a hash of the file's
-absolute path, size, modification time and media type: a file edited since
-(new size or time) is a new upload. It holds only the media id; the server
+absolute path, size, modification time, media type and visibility: a file
+edited since (new size or time) is a new upload, and so is the same file
+sent private after a public try. It holds only the media id; the server
 says which parts it already has.
 """
 
@@ -32,9 +33,9 @@ class ResumeStore:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or default_directory()
 
-    def find(self, file: LocalFile) -> str | None:
+    def find(self, file: LocalFile, *, private: bool = False) -> str | None:
         """The media id of a saved upload of this very file, if any."""
-        path = self._path_for(file)
+        path = self._path_for(file, private)
         if path is None:
             return None
         try:
@@ -44,8 +45,8 @@ class ResumeStore:
             return None  # none, or unreadable: start afresh rather than fail
         return media_id if time.time() - saved_at < MAX_AGE_SECONDS else None
 
-    def save(self, file: LocalFile, media_id: str) -> None:
-        path = self._path_for(file)
+    def save(self, file: LocalFile, media_id: str, *, private: bool = False) -> None:
+        path = self._path_for(file, private)
         if path is None:
             return  # a file object, not a path: nothing to find it by next time
         record = {"mediaId": media_id, "path": str(file.source.path), "savedAt": time.time()}
@@ -54,14 +55,16 @@ class ResumeStore:
         partial.write_text(json.dumps(record))
         os.replace(partial, path)  # whole or not at all, even if killed mid-write
 
-    def forget(self, file: LocalFile) -> None:
-        path = self._path_for(file)
+    def forget(self, file: LocalFile, *, private: bool = False) -> None:
+        path = self._path_for(file, private)
         if path is not None:
             path.unlink(missing_ok=True)
 
-    def _path_for(self, file: LocalFile) -> Path | None:
+    def _path_for(self, file: LocalFile, private: bool) -> Path | None:
         source = file.source
         if source.path is None:
             return None
         facts = f"{source.path.resolve()}\n{source.size}\n{source.modified_ns}\n{file.media_type}"
+        if private:  # a public upload keeps the name it had before visibility existed
+            facts += "\nprivate"
         return self.directory / f"{hashlib.sha256(facts.encode()).hexdigest()[:32]}.json"

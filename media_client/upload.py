@@ -63,15 +63,18 @@ class Upload:
         file: LocalFile,
         concurrency: int,
         progress: Progress | None,
+        *,
+        private: bool = False,
     ) -> None:
         self.api, self.storage, self.store, self.file = api, storage, store, file
+        self.private = private
         self.concurrency = max(1, concurrency)
         self.tally = Tally(file.size, progress)
 
     def run(self) -> media_pb2.CompleteUploadResponse:
         if self.file.size <= MULTIPART_THRESHOLD:
             return self._single()
-        saved = self.store.find(self.file)
+        saved = self.store.find(self.file, private=self.private)
         if saved:
             resumed = self._resume(saved)
             if resumed is not None:
@@ -96,7 +99,7 @@ class Upload:
 
     def _multipart(self) -> media_pb2.CompleteUploadResponse:
         session = self._create_session(checksum="")
-        self.store.save(self.file, session.media_id)
+        self.store.save(self.file, session.media_id, private=self.private)
         urls = {part.part_number: part.upload_url for part in session.parts}
         return self._send_parts(session.media_id, session, {}, urls)
 
@@ -132,13 +135,13 @@ class Upload:
         except ApiError:
             media = None
         if media is not None and media.status in _DONE:
-            self.store.forget(self.file)
+            self.store.forget(self.file, private=self.private)
             self.tally.update(0, self.file.size)
             return media_pb2.CompleteUploadResponse(
                 media_id=media.media_id, cdn_url=media.cdn_url, status=media.status
             )
         log.warning("the saved upload cannot be resumed (%s): starting afresh", error.message)
-        self.store.forget(self.file)
+        self.store.forget(self.file, private=self.private)
         return None
 
     def _send_parts(
@@ -170,9 +173,9 @@ class Upload:
         except ServiceUnavailable:
             raise  # the saved upload stays: the same command carries on
         except ApiError:
-            self.store.forget(self.file)
+            self.store.forget(self.file, private=self.private)
             raise
-        self.store.forget(self.file)
+        self.store.forget(self.file, private=self.private)
         return done
 
     def _put_all(self, signer: PartUrls, missing: list[tuple[int, Range]]) -> dict[int, str]:
@@ -222,6 +225,7 @@ class Upload:
                 file_size=self.file.size,
                 media_type=self.file.media_type,
                 checksum_sha256=checksum,
+                visibility=media_pb2.PRIVATE if self.private else media_pb2.PUBLIC,
             ),
         )
 

@@ -9,6 +9,7 @@ DEFAULT_PORT = 50051
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
 DEFAULT_BUCKET = "media"
 DCI_8K_PIXELS = 8192 * 4320  # the largest frame a camera records today
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,15 @@ class StorageConfig:
     bucket: str
     cdn_base_url: str
     presign_ttl_seconds: int
+    private_url_ttl_seconds: int  # how long a private media's read URLs last
 
 
 @dataclass(frozen=True)
 class UploadPolicy:
     multipart_ttl_seconds: int  # part URLs last PRESIGN_TTL_SECONDS; resume renews them
     max_pending_per_user: int
+    daily_upload_bytes: int  # declared bytes a user may upload per UTC day
+    stored_bytes: int  # bytes a user may keep
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,18 @@ class MediaConfig:
                 bucket=bucket,
                 cdn_base_url=env.text("CDN_BASE_URL", f"{endpoint}/{bucket}").rstrip("/"),
                 presign_ttl_seconds=env.integer("PRESIGN_TTL_SECONDS", 900, minimum=1),
+                # A presigned URL lasts at most a week (SigV4).
+                private_url_ttl_seconds=env.integer(
+                    "PRIVATE_URL_TTL_SECONDS", 600, minimum=1, maximum=7 * 86_400
+                ),
             ),
             uploads=UploadPolicy(
                 multipart_ttl_seconds=env.integer(
                     "MULTIPART_SESSION_TTL_SECONDS", 86_400, minimum=1
                 ),
                 max_pending_per_user=env.integer("MAX_PENDING_UPLOADS", 20, minimum=1),
+                daily_upload_bytes=env.integer("QUOTA_DAILY_UPLOAD_BYTES", 2 * GIB, minimum=1),
+                stored_bytes=env.integer("QUOTA_STORED_BYTES", 20 * GIB, minimum=1),
             ),
             watch=WatchPolicy(
                 keepalive_seconds=env.integer("WATCH_KEEPALIVE_SECONDS", 10, minimum=1),

@@ -37,6 +37,18 @@ class Status:
     SETTLED = (READY, FAILED, *ENDED)
 
 
+class Visibility:
+    """Who may read a media's files (media_service.links hands out their URLs).
+
+    PUBLIC: through the CDN, by anyone with the URL. PRIVATE: stored under
+    `private/`, which the CDN does not serve; read only through presigned GETs
+    given to its owner and to the readers of its post.
+    """
+
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"
+
+
 class Media(Model):
     id = CharField(primary_key=True, max_length=36)
     owner_id = CharField(max_length=255)
@@ -59,12 +71,14 @@ class Media(Model):
     codec = CharField(max_length=32, null=True)  # videos: ffprobe's codec_name
     poster_url = TextField(null=True)
     blurhash = CharField(max_length=128, null=True)
-    variants = TextField(default="[]")  # JSON list of {name, width, height, content_type, url}
+    # JSON list of {name, width, height, content_type, url, key}; `key` since 0006
+    variants = TextField(default="[]")
     failure_reason = TextField(null=True)
     description = TextField(null=True)  # alt text
     focus_x = FloatField(null=True)  # focal point, -1..1
     focus_y = FloatField(null=True)
     processing_progress = SmallIntegerField(null=True)  # 0-100 while processing; 100 once READY
+    visibility = CharField(max_length=8, default=Visibility.PUBLIC)
     expires_at = DateTimeField()
     enqueued_at = DateTimeField(null=True)
     unattached_since = DateTimeField(null=True)  # uploaded or detached, in no post since

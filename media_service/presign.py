@@ -10,6 +10,10 @@ compare its URLs with botocore's, parameter for parameter.
     canonical request = method, path, sorted query, signed headers, UNSIGNED-PAYLOAD
     string to sign    = algorithm, time, scope, SHA-256 of the canonical request
     signature         = HMAC of the string to sign with the day's signing key
+
+PUTs (uploads) bind their headers and last PRESIGN_TTL_SECONDS; GETs (the
+files of private media, minted on every read) bind only the host and last
+PRIVATE_URL_TTL_SECONDS.
 """
 
 import hashlib
@@ -24,7 +28,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Presigner:
-    """Presigned PUTs to one bucket, path-style (`{endpoint}/{bucket}/{key}`)."""
+    """Presigned PUTs and GETs of one bucket, path-style (`{endpoint}/{bucket}/{key}`)."""
 
     def __init__(self, config: StorageConfig) -> None:
         endpoint = urlsplit(config.endpoint_url.rstrip("/"))
@@ -34,11 +38,21 @@ class Presigner:
         self._access_key = config.access_key_id
         self._secret_key = config.secret_access_key
         self._region = config.region
-        self._expires = str(config.presign_ttl_seconds)
+        self._put_expires = str(config.presign_ttl_seconds)
+        self._get_expires = str(config.private_url_ttl_seconds)
         self._keys: dict[str, bytes] = {}  # the signing key of each day
 
     def put(self, key: str, headers: dict[str, str], query: dict[str, str] | None = None) -> str:
         """A PUT of `key` whose signature binds `headers` (as sent) and `query`."""
+        return self._sign("PUT", key, headers, query or {}, self._put_expires)
+
+    def get(self, key: str) -> str:
+        """A GET of `key`, for anyone holding the URL until it expires."""
+        return self._sign("GET", key, {}, {}, self._get_expires)
+
+    def _sign(
+        self, method: str, key: str, headers: dict[str, str], query: dict[str, str], expires: str
+    ) -> str:
         now = current_time()
         day, stamp = now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ")
         scope = f"{day}/{self._region}/s3/aws4_request"
@@ -46,17 +60,17 @@ class Presigner:
         signed["host"] = self._host
         names = ";".join(sorted(signed))
         params = {
-            **(query or {}),
+            **query,
             "X-Amz-Algorithm": ALGORITHM,
             "X-Amz-Credential": f"{self._access_key}/{scope}",
             "X-Amz-Date": stamp,
-            "X-Amz-Expires": self._expires,
+            "X-Amz-Expires": expires,
             "X-Amz-SignedHeaders": names,
         }
         path = _encode(self._path_prefix + key, safe="/~")
         query_string = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(params.items()))
         canonical = "\n".join(
-            ["PUT", path, query_string]
+            [method, path, query_string]
             + [f"{name}:{signed[name]}" for name in sorted(signed)]
             + ["", names, "UNSIGNED-PAYLOAD"]
         )

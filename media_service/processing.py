@@ -173,6 +173,8 @@ class Processor:
             "height": variant.height,
             "content_type": variant.content_type,
             "url": self._storage.public_url(key),
+            # What a private media's URL is signed for on each read (media_service.links).
+            "key": key,
         }
         if variant.duration_ms is not None:
             stored["duration_ms"] = variant.duration_ms

@@ -5,10 +5,12 @@ from typing import Any
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from media_service import attachments, descriptions, library
+from media_service.links import Sign, original_url
 from media_service.messages import media_message, status
 from media_service.models import Media
 from media_service.storage import Storage
 from media_service.uploads import PartUrl, Uploads
+from media_service.usage import Quota
 from media_service.validation import Declaration
 from media_service.watching import Watcher
 from mesh.auth import current_caller
@@ -20,6 +22,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         self._uploads = uploads
         self._storage = storage
         self._watcher = watcher
+        self._sign = storage.presign_get  # a private media's URLs, minted on every reply
 
     def CreateUploadSession(
         self, request: Any, context: Any
@@ -30,6 +33,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             file_size=request.file_size,
             media_type=request.media_type,
             checksum_sha256=request.checksum_sha256,
+            visibility=_visibility(request.visibility),
         )
         session = self._uploads.create_session(current_caller().user_id, declaration)
         media = session.media
@@ -45,7 +49,8 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         )
 
     def CompleteUpload(self, request: Any, context: Any) -> media_pb2.CompleteUploadResponse:
-        return _completed(self._uploads.complete(current_caller().user_id, request.media_id))
+        media = self._uploads.complete(current_caller().user_id, request.media_id)
+        return _completed(media, self._sign)
 
     def CompleteMultipartUpload(
         self, request: Any, context: Any
@@ -54,7 +59,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         media = self._uploads.complete_multipart(
             current_caller().user_id, request.media_id, request.upload_id, parts
         )
-        return _completed(media)
+        return _completed(media, self._sign)
 
     def ListUploadParts(self, request: Any, context: Any) -> media_pb2.ListUploadPartsResponse:
         listing = self._uploads.list_parts(
@@ -76,17 +81,19 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         )
 
     def AbortUpload(self, request: Any, context: Any) -> media_pb2.Media:
-        return media_message(self._uploads.abort(current_caller().user_id, request.media_id))
+        aborted = self._uploads.abort(current_caller().user_id, request.media_id)
+        return media_message(aborted, self._sign)
 
     def GetMedia(self, request: Any, context: Any) -> media_pb2.Media:
-        return media_message(library.owned(current_caller().user_id, request.media_id))
+        media = library.owned(current_caller().user_id, request.media_id)
+        return media_message(media, self._sign)
 
     def ListMedia(self, request: Any, context: Any) -> media_pb2.ListMediaResponse:
         media, next_token = library.list_media(
             current_caller().user_id, request.page_size, request.page_token
         )
         return media_pb2.ListMediaResponse(
-            media=[media_message(m) for m in media], next_page_token=next_token
+            media=[media_message(m, self._sign) for m in media], next_page_token=next_token
         )
 
     def UpdateMedia(self, request: Any, context: Any) -> media_pb2.Media:
@@ -97,11 +104,15 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             description=request.description if request.HasField("description") else None,
             focus=descriptions.Focus(focus.x, focus.y) if focus is not None else None,
         )
-        return media_message(updated)
+        return media_message(updated, self._sign)
+
+    def GetUsage(self, request: Any, context: Any) -> media_pb2.Usage:
+        usage = self._uploads.usage(current_caller().user_id)
+        return media_pb2.Usage(daily_upload=_quota(usage.daily), stored=_quota(usage.stored))
 
     def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
         deleted = library.delete(self._storage, current_caller().user_id, request.media_id)
-        return media_message(deleted)
+        return media_message(deleted, self._sign)
 
     def WatchMedia(self, request: Any, context: Any) -> Iterator[media_pb2.MediaEvent]:
         watch = self._watcher.open(current_caller().user_id, list(request.media_ids))
@@ -112,13 +123,13 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             if media is None:
                 yield media_pb2.MediaEvent(keep_alive=True)
             else:
-                yield media_pb2.MediaEvent(media=media_message(media))
+                yield media_pb2.MediaEvent(media=media_message(media, self._sign))
 
     def AttachMedia(self, request: Any, context: Any) -> media_pb2.AttachMediaResponse:
         attached = attachments.attach(
             current_caller().user_id, request.post_id, list(request.media_ids)
         )
-        return media_pb2.AttachMediaResponse(media=[media_message(m) for m in attached])
+        return media_pb2.AttachMediaResponse(media=[media_message(m, self._sign) for m in attached])
 
     def DetachMedia(self, request: Any, context: Any) -> media_pb2.DetachMediaResponse:
         detached = attachments.detach(current_caller().user_id, request.post_id)
@@ -126,14 +137,34 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
 
     def ListPostMedia(self, request: Any, context: Any) -> media_pb2.ListPostMediaResponse:
         media = attachments.media_of_posts(list(request.post_ids))
-        return media_pb2.ListPostMediaResponse(media=[media_message(m) for m in media])
+        return media_pb2.ListPostMediaResponse(media=[media_message(m, self._sign) for m in media])
 
 
-def _completed(media: Media) -> media_pb2.CompleteUploadResponse:
+def _completed(media: Media, sign: Sign) -> media_pb2.CompleteUploadResponse:
     return media_pb2.CompleteUploadResponse(
-        media_id=media.id, cdn_url=media.cdn_url or "", status=status(media)
+        media_id=media.id, cdn_url=original_url(media, sign), status=status(media)
     )
+
+
+def _visibility(value: media_pb2.Visibility.ValueType) -> str:
+    """The value's name, or the number of one the contract does not have
+    (which validation refuses in words)."""
+    try:
+        return media_pb2.Visibility.Name(value)
+    except ValueError:
+        return str(value)
 
 
 def _part(part: PartUrl) -> media_pb2.UploadPart:
     return media_pb2.UploadPart(part_number=part.number, upload_url=part.url)
+
+
+def _quota(quota: Quota) -> media_pb2.Quota:
+    return media_pb2.Quota(
+        name=quota.name,
+        limit_bytes=quota.limit,
+        used_bytes=quota.used,
+        reserved_bytes=quota.reserved,
+        remaining_bytes=quota.remaining,
+        resets_at=timestamp(quota.resets_at) if quota.resets_at else None,
+    )

@@ -1,4 +1,4 @@
-"""Object storage through boto3: presigned uploads, HEAD, ranged reads, deletes.
+"""Object storage through boto3: presigned uploads and reads, HEAD, ranged reads, deletes.
 
 Works against any S3 API (R2, S3, MinIO, moto). An outage of storage is
 translated here into `Unavailable`; nothing else in the service imports boto.
@@ -104,6 +104,11 @@ class Storage:
             headers["x-amz-checksum-sha256"] = checksum_sha256
         url = self._presigner.put(key, {**headers, "Content-Length": str(size)})
         return PresignedUpload(url=url, headers=headers)
+
+    def presign_get(self, key: str) -> str:
+        """A GET of `key` that lasts PRIVATE_URL_TTL_SECONDS: how a private media's
+        files are read, the CDN serving none of them."""
+        return self._presigner.get(key)
 
     def head(self, key: str) -> StoredObject | None:
         """The stored object's metadata, or None if nothing was uploaded."""

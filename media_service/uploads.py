@@ -21,7 +21,7 @@ from media_formats.media_types import MULTIPART_THRESHOLD
 from media_service import library, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
-from media_service.models import Media, Status
+from media_service.models import Media, Status, Visibility
 from media_service.multipart import (
     URL_BATCH,
     Layout,
@@ -30,15 +30,23 @@ from media_service.multipart import (
     layout_for,
 )
 from media_service.storage import MultipartRefused, Storage, StoredPart
-from media_service.validation import Declaration, canonical_checksum, validate
+from media_service.usage import Usage, usage_of
+from media_service.validation import (
+    Declaration,
+    canonical_checksum,
+    canonical_visibility,
+    validate,
+)
 from mesh.db import utcnow
-from mesh.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from mesh.errors import FailedPrecondition, InvalidArgument
 
 log = logging.getLogger(__name__)
 
 # Completed uploads: a repeated complete returns them as they are.
 DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+# Where private media live: the CDN serves every key but these (see the README).
+PRIVATE_PREFIX = "private/"
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,24 @@ class Uploads:
         self._enqueue = enqueue
         self._policy = policy
 
+    def usage(self, user_id: str) -> Usage:
+        """The caller's byte quotas as they stand."""
+        return usage_of(user_id, self._policy, utcnow())
+
     def create_session(self, user_id: str, declaration: Declaration) -> UploadSession:
         media_type = validate(declaration)
         declaration = replace(
-            declaration, checksum_sha256=canonical_checksum(declaration.checksum_sha256)
+            declaration,
+            checksum_sha256=canonical_checksum(declaration.checksum_sha256),
+            visibility=canonical_visibility(declaration.visibility),
         )
         media_id = str(uuid.uuid4())
         key = storage_key(
-            declaration.media_type, user_id, media_id, media_type.extensions[declaration.file_type]
+            declaration.media_type,
+            user_id,
+            media_id,
+            media_type.extensions[declaration.file_type],
+            private=declaration.visibility == Visibility.PRIVATE,
         )
         if declaration.file_size > MULTIPART_THRESHOLD:
             return self._create_multipart(user_id, declaration, media_id, key)
@@ -188,22 +206,14 @@ class Uploads:
             "file_size": declaration.file_size,
             "checksum_sha256": declaration.checksum_sha256 or None,
             "storage_key": key,
+            "visibility": declaration.visibility,
             "expires_at": now + timedelta(seconds=ttl_seconds),
             "urls_expire_at": now + timedelta(seconds=self._storage.url_lifetime_seconds),
             "created_at": now,
             "updated_at": now,
             **multipart,
         }
-        limit = self._policy.max_pending_per_user
-        media = admit(row, limit, now)
-        if media is None:
-            minutes = -(-self._storage.url_lifetime_seconds // 60)
-            raise ResourceExhausted(
-                f"too many uploads in progress: at most {limit} per user whose upload URLs "
-                f"can still be used; complete one, or wait for the URLs of aborted or "
-                f"deleted ones to expire (within {minutes} minutes)"
-            )
-        return media
+        return admit(row, self._policy, now)
 
     def _sign_missing(
         self, media: Media, stored: set[int], after: int
@@ -316,9 +326,14 @@ def _move(media: Media, from_status: str, to_status: str, **fields: object) -> b
     return updated == 1
 
 
-def storage_key(media_type: str, user_id: str, media_id: str, extension: str) -> str:
-    """`{mediaType}/{userId}/{timestamp}-{uuid}.{ext}`; the user id made key-safe."""
+def storage_key(
+    media_type: str, user_id: str, media_id: str, extension: str, *, private: bool = False
+) -> str:
+    """`{mediaType}/{userId}/{timestamp}-{uuid}.{ext}`, the user id made key-safe;
+    under PRIVATE_PREFIX for a private media. No media type is named `private`,
+    so a public key never falls under it."""
     safe_user = _UNSAFE_KEY_CHARS.sub("_", user_id)[:128]
     if not safe_user.strip("."):  # "." or ".." would be a path step in URLs
         safe_user = "_" * max(len(safe_user), 1)
-    return f"{media_type}/{safe_user}/{int(time.time() * 1000)}-{media_id}.{extension}"
+    key = f"{media_type}/{safe_user}/{int(time.time() * 1000)}-{media_id}.{extension}"
+    return PRIVATE_PREFIX + key if private else key

@@ -6,6 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from media_formats.media_types import MEDIA_TYPES, MediaType
+from media_service.models import Visibility
 from mesh.errors import InvalidArgument
 
 MAX_FILE_NAME_BYTES = 255
@@ -23,6 +24,9 @@ class Declaration:
     file_size: int
     media_type: str
     checksum_sha256: str = ""
+    # As the request named it: PUBLIC, PRIVATE, VISIBILITY_UNSPECIFIED (PUBLIC),
+    # or the number of a value the contract does not have.
+    visibility: str = Visibility.PUBLIC
 
 
 def validate(declaration: Declaration) -> MediaType:
@@ -45,6 +49,7 @@ def validate(declaration: Declaration) -> MediaType:
             f"{media_type.max_size} bytes"
         )
     canonical_checksum(declaration.checksum_sha256)
+    canonical_visibility(declaration.visibility)
     return media_type
 
 
@@ -64,6 +69,17 @@ def canonical_checksum(value: str) -> str:
     if len(digest) != 32:
         raise InvalidArgument("checksumSha256 must be the base64 of a 32-byte SHA-256 digest")
     return base64.b64encode(digest).decode()
+
+
+def canonical_visibility(value: str) -> str:
+    """PUBLIC or PRIVATE; unset is PUBLIC, anything else InvalidArgument."""
+    if value in ("", "VISIBILITY_UNSPECIFIED", Visibility.PUBLIC):
+        return Visibility.PUBLIC
+    if value == Visibility.PRIVATE:
+        return Visibility.PRIVATE
+    raise InvalidArgument(
+        f"unknown visibility {value!r} (known: {Visibility.PUBLIC}, {Visibility.PRIVATE})"
+    )
 
 
 def _media_type(name: str) -> MediaType:

@@ -33,7 +33,9 @@ class Env:
     def optional(self, name: str) -> str | None:
         return self._environ.get(name, "").strip() or None
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -43,6 +45,8 @@ class Env:
             raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
 
     def port(self, name: str, default: int) -> int:

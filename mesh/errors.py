@@ -17,13 +17,20 @@ turns them into gRPC statuses, in exactly one place. The message is what the
 client reads: say exactly what was wrong.
 """
 
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+
 
 class MeshError(Exception):
     status = "UNKNOWN"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: Sequence[Message] = ()) -> None:
+        """`details`: google.rpc detail messages (QuotaFailure, ...) for programs,
+        sent beside the ErrorInfo every error carries."""
         super().__init__(message)
         self.message = message
+        self.details = tuple(details)
 
 
 class InvalidArgument(MeshError):

@@ -162,11 +162,17 @@ def map_errors(call: Call) -> Iterator[None]:
 
 
 def _status_details(code: grpc.StatusCode, error: MeshError) -> bytes:
-    """google.rpc.Status with an ErrorInfo, which the gateway turns into the
-    `details` of a REST error body."""
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=error.status, domain=ERROR_DOMAIN))
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=[info])
+    """google.rpc.Status with an ErrorInfo and the error's own details, which
+    the gateway turns into the `details` of a REST error body."""
+    packed = []
+    for detail in (
+        error_details_pb2.ErrorInfo(reason=error.status, domain=ERROR_DOMAIN),
+        *error.details,
+    ):
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    status = status_pb2.Status(code=code.value[0], message=error.message, details=packed)
     return status.SerializeToString()
 
 

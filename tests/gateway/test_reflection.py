@@ -35,6 +35,7 @@ def test_the_internal_methods_and_the_messages_only_they_use_are_left_out():
         "GetMedia",
         "ListMedia",
         "UpdateMedia",
+        "GetUsage",
         "DeleteMedia",
         "WatchMedia",  # no REST mapping, but a stream for callers
     }

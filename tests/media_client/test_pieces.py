@@ -126,6 +126,14 @@ def test_a_saved_upload_is_found_for_the_same_file_only(tmp_path):
     assert store.find(local) is None
 
 
+def test_a_saved_public_upload_is_not_resumed_as_a_private_one(tmp_path):
+    store, _, local = _saved_clip(tmp_path)
+
+    assert store.find(local, private=True) is None
+    store.save(local, "media-2", private=True)
+    assert (store.find(local), store.find(local, private=True)) == ("media-1", "media-2")
+
+
 def test_an_old_or_unreadable_record_is_ignored(tmp_path):
     store, _, local = _saved_clip(tmp_path)
     (record,) = store.directory.iterdir()

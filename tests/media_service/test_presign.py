@@ -20,6 +20,7 @@ CONFIG = StorageConfig(
     bucket="media",
     cdn_base_url="http://cdn.example",
     presign_ttl_seconds=900,
+    private_url_ttl_seconds=600,
 )
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
@@ -95,3 +96,19 @@ def test_a_part_url_is_botocores():
         theirs = _botocore().generate_presigned_url("upload_part", Params=params, ExpiresIn=900)
 
     assert _parts(ours) == _parts(theirs)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["private/post-image/user_1/1763446881194-3f2a.jpg", "private/avatar/u~1 x/1-y/thumb.webp"],
+)
+def test_a_get_url_is_botocores(key):
+    ours_at, theirs_at = _at_the_same_time()
+    with ours_at, theirs_at:
+        ours = Storage(CONFIG).presign_get(key)
+        theirs = _botocore().generate_presigned_url(
+            "get_object", Params={"Bucket": "media", "Key": key}, ExpiresIn=600
+        )
+
+    assert _parts(ours) == _parts(theirs)
+    assert _parts(ours)[1]["X-Amz-Expires"] == "600"  # PRIVATE_URL_TTL_SECONDS, not the PUTs'

@@ -7,7 +7,12 @@ import pytest
 
 from media_formats.media_types import MEDIA_TYPES
 from media_service.uploads import storage_key
-from media_service.validation import Declaration, canonical_checksum, validate
+from media_service.validation import (
+    Declaration,
+    canonical_checksum,
+    canonical_visibility,
+    validate,
+)
 from mesh.errors import InvalidArgument
 
 MIB = 1024 * 1024
@@ -116,3 +121,27 @@ def test_the_storage_key_never_uses_the_file_name_and_makes_the_user_key_safe():
     assert prefix == "post-image"
     assert user == "auth0_user_.._x"
     assert name.endswith("-3f2a.jpg") and name[:13].isdigit()
+
+
+@pytest.mark.parametrize(
+    "given, canonical",
+    [("", "PUBLIC"), ("VISIBILITY_UNSPECIFIED", "PUBLIC"), ("PUBLIC", "PUBLIC"),
+     ("PRIVATE", "PRIVATE")],
+)  # fmt: skip
+def test_visibility_is_public_unless_private_is_asked(given, canonical):
+    validate(_declaration(visibility=given))
+    assert canonical_visibility(given) == canonical
+
+
+@pytest.mark.parametrize("given", ["7", "private", "SECRET"])
+def test_an_unknown_visibility_is_named(given):
+    with pytest.raises(InvalidArgument) as raised:
+        validate(_declaration(visibility=given))
+    assert str(raised.value) == f"unknown visibility {given!r} (known: PUBLIC, PRIVATE)"
+
+
+def test_a_private_key_is_the_public_one_under_the_private_prefix():
+    key = storage_key("post-image", "u", "3f2a", "jpg", private=True)
+
+    assert key.startswith("private/post-image/u/") and key.endswith("-3f2a.jpg")
+    assert "private" not in MEDIA_TYPES  # so no public key ever falls under it

@@ -27,6 +27,10 @@ from post_service.config import PostConfig
             "BROKER_URL must be a URL starting with amqp://, amqps://, redis://, rediss://, got 'kafka://x'",
         ),
         ({"SERVER_PROCESSES": "0"}, "SERVER_PROCESSES must be at least 1, got 0"),
+        (
+            {"PRIVATE_URL_TTL_SECONDS": "604801"},  # SigV4's limit is a week
+            "PRIVATE_URL_TTL_SECONDS must be at most 604800, got 604801",
+        ),
     ],
 )
 def test_a_wrong_media_setting_is_named(environ, message):
@@ -43,6 +47,7 @@ def test_defaults_work_locally():
     assert media.database_url == "sqlite:///.data/media.db"
     assert media.storage.cdn_base_url == "http://127.0.0.1:9000/media"
     assert media.storage.presign_ttl_seconds == 900
+    assert media.storage.private_url_ttl_seconds == 600
     assert media.broker_url is None
     assert post.server.address == "127.0.0.1:50052"
     assert post.media_service_address == "127.0.0.1:50051"
