@@ -83,6 +83,16 @@ class Upload:
 
     def _single(self) -> media_pb2.CompleteUploadResponse:
         session = self._create_session(checksum=self._sha256())
+        if session.deduplicated:  # the server has this very file READY already: no PUT
+            self.tally.update(1, self.file.size)
+        else:
+            self._put_single(session)
+        return self.api.call(
+            self.api.media.CompleteUpload,
+            media_pb2.CompleteUploadRequest(media_id=session.media_id),
+        )
+
+    def _put_single(self, session: media_pb2.CreateUploadSessionResponse) -> None:
         source, size = self.file.source, self.file.size
         self.storage.put(
             lambda: session.upload_url,
@@ -91,10 +101,6 @@ class Upload:
             session.upload_headers,
             lambda sent: self.tally.update(1, sent),
             threading.Event(),
-        )
-        return self.api.call(
-            self.api.media.CompleteUpload,
-            media_pb2.CompleteUploadRequest(media_id=session.media_id),
         )
 
     def _multipart(self) -> media_pb2.CompleteUploadResponse:

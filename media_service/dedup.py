@@ -14,6 +14,7 @@ looks for sharers.
 from typing import Any
 
 from media_service.models import Media, Status, database
+from media_service.validation import Declaration
 from mesh.db import locked
 
 # What a copy takes from its twin: the stored original and what processing made.
@@ -32,17 +33,20 @@ SHARED_FIELDS = (
 )
 
 
-def twin_of(user_id: str, media_type: str, checksum_sha256: str, visibility: str) -> Media | None:
-    """The caller's READY media with this content, if there is one."""
-    if not checksum_sha256:
+def twin_of(user_id: str, declaration: Declaration) -> Media | None:
+    """The caller's READY media with the declared content (checksum, size and
+    type) and visibility, if there is one."""
+    if not declaration.checksum_sha256:
         return None
     return (
         Media.select()
         .where(
             (Media.owner_id == user_id)
-            & (Media.media_type == media_type)
-            & (Media.checksum_sha256 == checksum_sha256)
-            & (Media.visibility == visibility)
+            & (Media.checksum_sha256 == declaration.checksum_sha256)
+            & (Media.file_size == declaration.file_size)
+            & (Media.file_type == declaration.file_type)
+            & (Media.media_type == declaration.media_type)
+            & (Media.visibility == declaration.visibility)
             & (Media.status == Status.READY)
         )
         .order_by(Media.created_at)

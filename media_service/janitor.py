@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from media_service.config import MediaConfig
+from media_service.dedup import shared_elsewhere
 from media_service.models import Media, Status, database
 from media_service.storage import Storage
 from mesh.db import utcnow
@@ -89,7 +90,8 @@ class Janitor:
         )
         cleaned = 0
         for media in ended:
-            self._storage.remove(media.storage_key, media.upload_id)
+            if not shared_elsewhere(media.storage_key, media.id):  # else a copy still uses them
+                self._storage.remove(media.storage_key, media.upload_id)
             Media.update(cleaned_at=utcnow()).where(Media.id == media.id).execute()
             cleaned += 1
         return cleaned

@@ -1,5 +1,6 @@
 """The caller's media: read one, list them, delete one."""
 
+from media_service.dedup import shared_elsewhere
 from media_service.models import Media, Status, database
 from media_service.storage import Storage
 from mesh import paging
@@ -42,5 +43,7 @@ def delete(storage: Storage, user_id: str, media_id: str) -> Media:
                 Media.id == media.id
             ).execute()
     # The janitor removes it all again once no presigned URL of it can be used.
-    storage.remove(media.storage_key, media.upload_id)
+    # Objects another media shares (a deduplicated copy) stay for it.
+    if not shared_elsewhere(media.storage_key, media.id):
+        storage.remove(media.storage_key, media.upload_id)
     return Media.get_by_id(media.id)

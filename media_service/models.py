@@ -58,7 +58,7 @@ class Media(Model):
     file_type = CharField(max_length=100)
     file_size = BigIntegerField()
     checksum_sha256 = CharField(max_length=64, null=True)
-    storage_key = CharField(max_length=1024, unique=True)
+    storage_key = CharField(max_length=1024, index=True)  # shared by deduplicated media
     upload_id = CharField(max_length=1024, null=True)
     part_size = BigIntegerField(null=True)
     total_parts = IntegerField(null=True)

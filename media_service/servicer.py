@@ -46,6 +46,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             part_size=media.part_size or 0,
             total_parts=media.total_parts or 0,
             parts=[_part(p) for p in session.parts],
+            deduplicated=session.deduplicated,
         )
 
     def CompleteUpload(self, request: Any, context: Any) -> media_pb2.CompleteUploadResponse:

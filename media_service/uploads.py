@@ -14,14 +14,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from media_formats.media_types import MULTIPART_THRESHOLD
 from media_service import library, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
-from media_service.models import Media, Status, Visibility
+from media_service.dedup import copy_fields, still_ready, twin_of
+from media_service.models import Media, Status, Visibility, database
 from media_service.multipart import (
     URL_BATCH,
     Layout,
@@ -37,7 +38,7 @@ from media_service.validation import (
     canonical_visibility,
     validate,
 )
-from mesh.db import utcnow
+from mesh.db import utcnow, write_transaction
 from mesh.errors import FailedPrecondition, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class UploadSession:
     upload_url: str = ""  # single PUT
     upload_headers: dict[str, str] = field(default_factory=dict)
     parts: list[PartUrl] = field(default_factory=list)  # multipart: the first batch
+    deduplicated: bool = False  # READY at once, sharing the objects of the caller's twin
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Uploads:
         )
         if declaration.file_size > MULTIPART_THRESHOLD:
             return self._create_multipart(user_id, declaration, media_id, key)
+        copy = self._copy_of_twin(user_id, declaration, media_id)
+        if copy is not None:
+            return UploadSession(media=copy, deduplicated=True)
         upload = self._storage.presign_put(
             key, declaration.file_type, declaration.file_size, declaration.checksum_sha256 or None
         )
@@ -185,6 +190,27 @@ class Uploads:
         urls, _ = self._sign_missing(media, stored=set(), after=0)
         return UploadSession(media=media, parts=urls)
 
+    def _copy_of_twin(self, user_id: str, declaration: Declaration, media_id: str) -> Media | None:
+        """A READY media sharing the objects of the caller's twin of this file,
+        if it has one; within the caller's limits, like any upload."""
+        twin = twin_of(user_id, declaration)
+        if twin is None:
+            return None
+        with write_transaction(database):
+            if not still_ready(twin.id):
+                return None
+            now = utcnow()
+            row = {
+                **self._row(user_id, declaration, media_id, twin.storage_key, 0, now),
+                **copy_fields(twin),
+                "status": Status.READY,
+                "urls_expire_at": now,  # it has no upload URL
+                "unattached_since": now,
+            }
+            copy = admit(row, self._policy, now)
+        log.info("deduplicated", extra={"fields": {"media_id": media_id, "twin": twin.id}})
+        return copy
+
     def _record(
         self,
         user_id: str,
@@ -196,7 +222,23 @@ class Uploads:
     ) -> Media:
         """Insert the PENDING record, within the caller's limit of uploads in progress."""
         now = utcnow()
-        row = {
+        return admit(
+            {**self._row(user_id, declaration, media_id, key, ttl_seconds, now), **multipart},
+            self._policy,
+            now,
+        )
+
+    def _row(
+        self,
+        user_id: str,
+        declaration: Declaration,
+        media_id: str,
+        key: str,
+        ttl_seconds: int,
+        now: datetime,
+    ) -> dict[str, object]:
+        """A new PENDING media's fields."""
+        return {
             "id": media_id,
             "owner_id": user_id,
             "media_type": declaration.media_type,
@@ -211,9 +253,7 @@ class Uploads:
             "urls_expire_at": now + timedelta(seconds=self._storage.url_lifetime_seconds),
             "created_at": now,
             "updated_at": now,
-            **multipart,
         }
-        return admit(row, self._policy, now)
 
     def _sign_missing(
         self, media: Media, stored: set[int], after: int

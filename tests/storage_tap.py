@@ -26,6 +26,7 @@ class StorageTap:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.part_puts: list[int] = []  # part numbers of the PUTs answered 2xx, in order
+        self.puts = 0  # every PUT that reached the tap, parts or whole objects
         self._lock = threading.Condition()
         self._hold_after: int | None = None
         self._failures: list[int] = []
@@ -98,6 +99,8 @@ def _handler_for(tap: StorageTap) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _forward(self) -> None:
+            if self.command == "PUT":
+                tap.puts += 1
             part = _part_number(self.command, self.path)
             refusal = tap._before_part_put() if part is not None else None
             if tap._down or refusal == 0:

@@ -165,6 +165,11 @@ class Upload {
     const checksumSha256 = await sha256Base64(this.file);
     const session = await this.createSession(checksumSha256);
     this.track([{ number: 1, start: 0, end: this.file.size }]);
+    if (session.deduplicated) {
+      // The server has this very file READY already: nothing to PUT, nothing to complete.
+      this.progress(1, this.file.size);
+      return async () => {};
+    }
     this.status("uploading");
     const send = () =>
       put(session.uploadUrl, this.file, {
