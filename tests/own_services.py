@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway import processes
 from gateway.localmesh import LocalMesh
 from gateway.settings import ROOT
+from tests.storage_tap import StorageTap
 from tests.support import free_port, grpc_serving
 
 
@@ -33,3 +34,15 @@ def own_media_service(
         yield address, child
     finally:
         processes.stop(child)
+
+
+@contextmanager
+def tapped_media_service(mesh: LocalMesh, log_dir: Path) -> Iterator[tuple[str, StorageTap]]:
+    """(the address of a media_service of its own whose URLs point at a storage
+    tap in front of the mesh's S3 server, the tap)."""
+    tap = StorageTap(mesh.settings.s3_port)
+    try:
+        with own_media_service(mesh, log_dir, S3_ENDPOINT_URL=tap.endpoint) as (address, _):
+            yield address, tap
+    finally:
+        tap.close()

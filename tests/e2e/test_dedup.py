@@ -16,7 +16,7 @@ from media_client.resume import ResumeStore
 from media_service.app import janitor_for
 from media_service.config import MediaConfig
 from tests.conftest import token_for
-from tests.own_services import own_media_service
+from tests.own_services import tapped_media_service
 from tests.storage_tap import StorageTap
 from tests.support import Api, small_jpeg, storage_key, wait_for
 
@@ -114,13 +114,9 @@ def test_the_janitor_removes_shared_objects_only_when_no_media_refers_to_them(
 
 
 @pytest.fixture
-def tapped(mesh, settings, tmp_path) -> Iterator[tuple[str, StorageTap]]:
-    tap = StorageTap(settings.s3_port)
-    try:
-        with own_media_service(mesh, tmp_path, S3_ENDPOINT_URL=tap.endpoint) as (address, _):
-            yield address, tap
-    finally:
-        tap.close()
+def tapped(mesh, tmp_path) -> Iterator[tuple[str, StorageTap]]:
+    with tapped_media_service(mesh, tmp_path) as running:
+        yield running
 
 
 def test_the_python_client_makes_no_put_for_a_file_its_owner_has(tapped, settings, user, tmp_path):

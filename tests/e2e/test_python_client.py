@@ -33,7 +33,7 @@ from media_client import ApiError, FileRefused, MediaClient
 from media_client.resume import ResumeStore
 from tests.conftest import token_for
 from tests.media_files import padded_video
-from tests.own_services import own_media_service
+from tests.own_services import tapped_media_service
 from tests.storage_tap import StorageTap
 from tests.support import Api, fake_mp4, put, small_jpeg, wait_for, write_fake_mp4
 from tests.tcp_proxy import TcpProxy
@@ -105,14 +105,9 @@ def client(settings, token, tmp_path) -> Iterator[MediaClient]:
 
 
 @pytest.fixture
-def tapped(mesh, settings, tmp_path) -> Iterator[tuple[str, StorageTap]]:
-    """(address of a media_service whose URLs point at a storage tap, the tap)."""
-    tap = StorageTap(settings.s3_port)
-    try:
-        with own_media_service(mesh, tmp_path, S3_ENDPOINT_URL=tap.endpoint) as (address, _):
-            yield address, tap
-    finally:
-        tap.close()
+def tapped(mesh, tmp_path) -> Iterator[tuple[str, StorageTap]]:
+    with tapped_media_service(mesh, tmp_path) as running:
+        yield running
 
 
 def test_a_photo_uploads_waits_for_ready_and_is_posted(settings, client, token, tmp_path):
