@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from weakref import WeakKeyDictionary
 
 from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded
 
 from mesh.config import ConfigError
 from mesh.errors import Unavailable
@@ -65,7 +66,7 @@ def connection_for(db: AnyDatabase, seconds_left: float | None = None) -> Iterat
     try:
         with call_deadline(seconds_left), db.connection_context():
             yield
-    except (OperationalError, InterfaceError) as error:
+    except (OperationalError, InterfaceError, MaxConnectionsExceeded) as error:
         raise Unavailable(DATABASE_UNAVAILABLE) from error
 
 

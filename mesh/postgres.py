@@ -46,6 +46,10 @@ KEEPALIVES = {
     "keepalives_count": 3,
 }
 
+# A server runs more calls at once than it has connections (each open stream
+# holds a thread): a call waits this long for a pooled connection, then is
+# UNAVAILABLE.
+POOL_WAIT_SECONDS = 5
 # A LISTEN connection that is lost is made again after this, doubling up to the max.
 FIRST_RECONNECT_SECONDS = 1.0
 MAX_RECONNECT_SECONDS = 30.0
@@ -71,7 +75,13 @@ class Pool(PooledPostgresqlDatabase):
 def open_postgres(url: str, max_connections: int) -> Database:
     params = connection_params(url)
     extensions.set_wait_callback(_wait_with_deadline)
-    return Pool(params.pop("dbname"), max_connections=max_connections, stale_timeout=300, **params)
+    return Pool(
+        params.pop("dbname"),
+        max_connections=max_connections,
+        stale_timeout=300,
+        timeout=POOL_WAIT_SECONDS,
+        **params,
+    )
 
 
 def connection_params(url: str) -> dict[str, Any]:

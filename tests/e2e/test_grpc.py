@@ -1,5 +1,8 @@
 """Native gRPC through the gateway and straight at a service port."""
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import grpc
 import pytest
 
@@ -44,3 +47,23 @@ def test_internal_methods_are_not_routed_by_the_gateway(settings, user):
             media_pb2.AttachMediaRequest(post_id="p", media_ids=[]), metadata=metadata, timeout=10
         )
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_more_calls_at_once_than_pooled_connections_wait_for_one(settings, user):
+    """A server process runs more calls at once than it pools connections (each
+    open stream holds a thread): the extra calls wait for a connection, they
+    do not fail."""
+    metadata = [("authorization", f"Bearer {token_for(settings, user)}")]
+    stub = _stub(f"127.0.0.1:{settings.media_port}")
+
+    def list_media(_: int) -> str:
+        try:
+            stub.ListMedia(media_pb2.ListMediaRequest(), metadata=metadata, timeout=30)
+        except grpc.RpcError as error:
+            return error.code().name
+        return "OK"
+
+    with ThreadPoolExecutor(max_workers=96) as pool:
+        outcomes = Counter(pool.map(list_media, range(1000)))
+
+    assert outcomes == {"OK": 1000}
