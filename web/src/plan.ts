@@ -66,6 +66,8 @@ export function isRetryable(status: number): boolean {
 export interface ResumeRecord {
   mediaId: string;
   mediaType: string;
+  /** Saved before visibility existed: public. */
+  private?: boolean;
   fileName: string;
   size: number;
   lastModified: number;
@@ -88,12 +90,15 @@ export function resumes(
   file: FileFacts,
   mediaType: string,
   now: number = Date.now(),
+  isPrivate = false,
 ): boolean {
   return (
     record.fileName === file.name &&
     record.size === file.size &&
     record.lastModified === file.lastModified &&
     record.mediaType === mediaType &&
+    (record.private ?? false) === isPrivate && // a public upload never goes on as a private one
+
     now - record.savedAt < RESUME_MAX_AGE_MS
   );
 }

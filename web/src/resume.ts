@@ -13,9 +13,9 @@ export type KeyValueStore = Pick<Storage, "getItem" | "setItem">;
 export class ResumeStore {
   constructor(private readonly store: KeyValueStore | undefined = defaultStore()) {}
 
-  /** The saved upload of this file as this media type, if any. */
-  find(file: FileFacts, mediaType: string): ResumeRecord | undefined {
-    return this.all().find((record) => resumes(record, file, mediaType));
+  /** The saved upload of this file as this media type (and visibility), if any. */
+  find(file: FileFacts, mediaType: string, isPrivate = false): ResumeRecord | undefined {
+    return this.all().find((record) => resumes(record, file, mediaType, Date.now(), isPrivate));
   }
 
   save(record: ResumeRecord): void {

@@ -16,7 +16,7 @@
 
 import { type GatewayOptions, gatewayTransport, type MediaClient, mediaClient } from "./client.js";
 import { aborted, fromCallError, StorageRefusal, UploadError } from "./errors.js";
-import { type Media, MediaStatus } from "./gen/media/v1/media_pb.js";
+import { type Media, MediaStatus, Visibility } from "./gen/media/v1/media_pb.js";
 import { sendParts, withRetries } from "./parts.js";
 import { type PartSpec, planParts } from "./plan.js";
 import { ResumeStore } from "./resume.js";
@@ -66,6 +66,8 @@ export interface UploadOptions {
   concurrency?: number;
   /** Follow the media until its status is final (READY, FAILED, …) before resolving (default true). */
   waitForProcessing?: boolean;
+  /** Store it where only signed, short-lived URLs reach it (default false: public). */
+  private?: boolean;
 }
 
 export interface UploaderOptions extends GatewayOptions {
@@ -153,7 +155,7 @@ class Upload {
 
   /** Put the file's bytes in storage; resolves to the call that completes the upload. */
   private async send(): Promise<Completion> {
-    const saved = this.uploader.resumeStore.find(this.file, this.options.mediaType);
+    const saved = this.uploader.resumeStore.find(this.file, this.options.mediaType, this.options.private ?? false);
     const resumed = saved && (await this.resume(saved.mediaId));
     if (resumed) {
       return resumed;
@@ -257,6 +259,7 @@ class Upload {
         fileSize: BigInt(this.file.size),
         mediaType: this.options.mediaType,
         checksumSha256,
+        visibility: this.options.private ? Visibility.PRIVATE : Visibility.PUBLIC,
       },
       this.callOptions(),
     );
@@ -268,6 +271,7 @@ class Upload {
     this.uploader.resumeStore.save({
       mediaId: this.mediaId,
       mediaType: this.options.mediaType,
+      private: this.options.private ?? false,
       fileName: this.file.name,
       size: this.file.size,
       lastModified: this.file.lastModified,

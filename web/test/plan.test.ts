@@ -99,6 +99,8 @@ describe("resumes", () => {
     assert.ok(!resumes(record, { ...file, size: file.size + 1 }, "post-video", 2_000));
     assert.ok(!resumes(record, { ...file, lastModified: 1 }, "post-video", 2_000));
     assert.ok(!resumes(record, file, "avatar", 2_000));
+    assert.ok(!resumes(record, file, "post-video", 2_000, true)); // saved public, asked private
+    assert.ok(resumes({ ...record, private: true }, file, "post-video", 2_000, true));
   });
 
   it("does not resume an upload older than the server keeps it", () => {
