@@ -6,9 +6,10 @@ Each is the command a user runs, timed from start to exit: ours asks the
 gateway for a session, PUTs the parts, completes (the server then checks the
 stored object); aws creates, PUTs and completes the multipart upload itself.
 Alternated A B C A B C on the same machine in the same run; the S3 server
-keeps objects in memory, for all. The ratio is to aws declaring no checksums,
-as our parts do; aws with its default per-part CRC32 is shown too, since the
-S3 server's assembly is then cheaper (see _aws_environment). awscli is installed
+keeps objects in memory, for all. The ratio is to aws with its default
+checksum per part (CRC32), as ours declare one (SHA-256, read from the file
+before the session); aws declaring none is shown too (the S3 server's
+assembly is then dearer: see _aws_environment). awscli is installed
 from PyPI once into a cache folder of its own (not the project's venv: it
 pins its own botocore).
 """
@@ -139,7 +140,7 @@ def main() -> None:
 
 def _report(ours: list[float], theirs: list[float], theirs_checksummed: list[float]) -> None:
     def row(name: str, samples: list[float]) -> dict[str, str]:
-        return upload_row(name, samples, SIZE, theirs, "aws")
+        return upload_row(name, samples, SIZE, theirs_checksummed, "aws")
 
     print_table(
         f"upload of {SIZE // MIB} MiB in {PART_MIB} MiB parts, {CONCURRENCY} in flight, "

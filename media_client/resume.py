@@ -65,6 +65,9 @@ class ResumeStore:
         if source.path is None:
             return None
         facts = f"{source.path.resolve()}\n{source.size}\n{source.modified_ns}\n{file.media_type}"
+        # Uploads saved before parts declared their checksums are not resumed:
+        # their part URLs bind none, and a PUT sending one would be refused.
+        facts += "\nparts-sha256"
         if private:  # a public upload keeps the name it had before visibility existed
             facts += "\nprivate"
         return self.directory / f"{hashlib.sha256(facts.encode()).hexdigest()[:32]}.json"

@@ -30,6 +30,7 @@ from media_client.parts import PartUrls, plan_parts
 from media_client.resume import ResumeStore
 from media_client.transfer import Range, Stopped, StorageClient
 from media_formats.media_types import MULTIPART_THRESHOLD
+from media_formats.part_layout import layout_for
 
 log = logging.getLogger("media_client")
 
@@ -104,10 +105,12 @@ class Upload:
         )
 
     def _multipart(self) -> media_pb2.CompleteUploadResponse:
-        session = self._create_session(checksum="")
+        layout = layout_for(self.file.size)
+        checksums = self._part_checksums(layout.part_size, layout.total_parts)
+        session = self._create_session(checksum="", part_checksums=checksums)
         self.store.save(self.file, session.media_id, private=self.private)
         urls = {part.part_number: part.upload_url for part in session.parts}
-        return self._send_parts(session.media_id, session, {}, urls)
+        return self._send_parts(session.media_id, session, {}, urls, checksums)
 
     def _resume(self, media_id: str) -> media_pb2.CompleteUploadResponse | None:
         """Carry on the saved upload `media_id`; None if it cannot be resumed."""
@@ -127,7 +130,8 @@ class Upload:
             len(stored),
             listing.total_parts,
         )
-        return self._send_parts(media_id, listing, stored, urls)
+        checksums = self._part_checksums(listing.part_size, listing.total_parts)
+        return self._send_parts(media_id, listing, stored, urls, checksums)
 
     def _ended(self, media_id: str, error: ApiError) -> media_pb2.CompleteUploadResponse | None:
         """A saved upload the server will not list parts of: finished already
@@ -156,6 +160,7 @@ class Upload:
         layout: media_pb2.CreateUploadSessionResponse | media_pb2.ListUploadPartsResponse,
         stored: Mapping[int, str],
         urls: dict[int, str],
+        checksums: list[str],
     ) -> media_pb2.CompleteUploadResponse:
         plan = plan_parts(self.file.size, layout.part_size, layout.total_parts)
         for number in stored:
@@ -163,7 +168,7 @@ class Upload:
         signer = PartUrls(self.api, media_id, urls)
         missing = [(number, span) for number, span in enumerate(plan, 1) if number not in stored]
         etags = dict(stored)
-        etags.update(self._put_all(signer, missing))
+        etags.update(self._put_all(signer, missing, checksums))
         try:
             done = self.api.call(
                 self.api.media.CompleteMultipartUpload,
@@ -184,7 +189,9 @@ class Upload:
         self.store.forget(self.file, private=self.private)
         return done
 
-    def _put_all(self, signer: PartUrls, missing: list[tuple[int, Range]]) -> dict[int, str]:
+    def _put_all(
+        self, signer: PartUrls, missing: list[tuple[int, Range]], checksums: list[str]
+    ) -> dict[int, str]:
         """PUT each missing part, `concurrency` at a time; the first failure
         stops the others and is raised, as is Ctrl-C."""
         stop = threading.Event()
@@ -194,7 +201,7 @@ class Upload:
                 lambda: signer.url_for(number),
                 self.file.source,
                 span,
-                {},
+                {"x-amz-checksum-sha256": checksums[number - 1]},
                 lambda sent: self.tally.update(number, sent),
                 stop,
                 renew=lambda: signer.expire(number),
@@ -222,7 +229,9 @@ class Upload:
             raise failures[0]
         return dict(future.result() for future in futures)
 
-    def _create_session(self, checksum: str) -> media_pb2.CreateUploadSessionResponse:
+    def _create_session(
+        self, checksum: str, part_checksums: list[str] | None = None
+    ) -> media_pb2.CreateUploadSessionResponse:
         return self.api.call(
             self.api.media.CreateUploadSession,
             media_pb2.CreateUploadSessionRequest(
@@ -232,11 +241,20 @@ class Upload:
                 media_type=self.file.media_type,
                 checksum_sha256=checksum,
                 visibility=media_pb2.PRIVATE if self.private else media_pb2.PUBLIC,
+                part_checksums_sha256=part_checksums or [],
             ),
         )
 
-    def _sha256(self) -> str:
+    def _sha256(self, span: Range | None = None) -> str:
+        """The base64 SHA-256 of the file, or of one span of it."""
+        span = span or Range(0, self.file.size)
         digest = hashlib.sha256()
-        for offset in range(0, self.file.size, HASH_CHUNK):
-            digest.update(self.file.source.read_at(offset, HASH_CHUNK))
+        for offset in range(span.start, span.start + span.length, HASH_CHUNK):
+            length = min(HASH_CHUNK, span.start + span.length - offset)
+            digest.update(self.file.source.read_at(offset, length))
         return base64.b64encode(digest.digest()).decode()
+
+    def _part_checksums(self, part_size: int, total_parts: int) -> list[str]:
+        """Each part's SHA-256: declared with the session, sent with its PUT, so
+        storage refuses a part damaged on its way and complete checks them all."""
+        return [self._sha256(span) for span in plan_parts(self.file.size, part_size, total_parts)]

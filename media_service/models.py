@@ -62,6 +62,7 @@ class Media(Model):
     upload_id = CharField(max_length=1024, null=True)
     part_size = BigIntegerField(null=True)
     total_parts = IntegerField(null=True)
+    part_checksums = TextField(null=True)  # JSON: each part's declared SHA-256, in order
     etag = CharField(max_length=128, null=True)
     cdn_url = TextField(null=True)
     post_id = CharField(max_length=36, null=True, index=True)

@@ -1,41 +1,17 @@
-"""The part-size policy and the checks of a completed parts list.
+"""The checks of a completed parts list, and how part URLs are signed.
 
-Policy: parts of at least 8 MiB, grown (in whole MiB) so that no upload needs
-more than S3's 10,000 parts; the last part may be smaller. 8 MiB is well over
+The layout (media_formats.part_layout): parts of at least 8 MiB, grown (in
+whole MiB) so that no upload needs more than S3's 10,000 parts; the last part
+may be smaller. 8 MiB is well over
 S3's 5 MiB minimum, keeps a retried part cheap on a phone connection, and with
 4 parts in flight keeps 32 MiB moving; 2 GiB (the largest video) is 256 parts.
 URLs are signed a batch at a time (about 0.15 ms each), the rest on request.
 """
 
-from dataclasses import dataclass
-
 from media_service.storage import StoredPart
 from mesh.errors import InvalidArgument
 
-MIB = 1024 * 1024
-MIN_PART_SIZE = 8 * MIB
-MAX_PARTS = 10_000
 URL_BATCH = 100
-
-
-@dataclass(frozen=True)
-class Layout:
-    part_size: int
-    total_parts: int
-    file_size: int
-
-    def length_of(self, number: int) -> int:
-        """Bytes in part `number` (1-based); the last one holds the remainder."""
-        if number < self.total_parts:
-            return self.part_size
-        return self.file_size - self.part_size * (self.total_parts - 1)
-
-
-def layout_for(file_size: int) -> Layout:
-    part_size = max(MIN_PART_SIZE, _ceil_div(_ceil_div(file_size, MAX_PARTS), MIB) * MIB)
-    return Layout(
-        part_size=part_size, total_parts=_ceil_div(file_size, part_size), file_size=file_size
-    )
 
 
 def check_parts_list(parts: list[tuple[int, str]], total_parts: int) -> None:
@@ -57,8 +33,13 @@ def check_parts_list(parts: list[tuple[int, str]], total_parts: int) -> None:
         raise InvalidArgument(f"parts missing from the list: {shown} (of {total_parts})")
 
 
-def check_against_storage(parts: list[tuple[int, str]], stored: list[StoredPart]) -> None:
-    """Each listed part is in storage with the listed ETag."""
+def check_against_storage(
+    parts: list[tuple[int, str]], stored: list[StoredPart], checksums: dict[int, str]
+) -> None:
+    """Each listed part is in storage with the listed ETag and, when the parts'
+    SHA-256s were declared, with that checksum as storage computed it. (A
+    storage that records none, as the local S3 server, is trusted to have
+    refused a part that did not match its signed checksum header.)"""
     by_number = {p.number: p for p in stored}
     for number, etag in sorted(parts):
         part = by_number.get(number)
@@ -66,7 +47,9 @@ def check_against_storage(parts: list[tuple[int, str]], stored: list[StoredPart]
             raise InvalidArgument(f"part {number} has not been uploaded")
         if part.etag.strip('"') != etag.strip('"'):
             raise InvalidArgument(f"part {number}: ETag {etag} does not match the stored part")
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+        declared = checksums.get(number)
+        if declared and part.checksum_sha256 and part.checksum_sha256 != declared:
+            raise InvalidArgument(
+                f"part {number} is not the part declared: storage holds SHA-256 "
+                f"{part.checksum_sha256}, the session declared {declared}; upload it again"
+            )

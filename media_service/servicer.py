@@ -34,6 +34,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             media_type=request.media_type,
             checksum_sha256=request.checksum_sha256,
             visibility=_visibility(request.visibility),
+            part_checksums_sha256=tuple(request.part_checksums_sha256),
         )
         session = self._uploads.create_session(current_caller().user_id, declaration)
         media = session.media

@@ -7,10 +7,11 @@ translated here into `Unavailable`; nothing else in the service imports boto.
 import base64
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -53,6 +54,7 @@ class StoredPart:
     number: int
     size: int
     etag: str
+    checksum_sha256: str | None = None  # what storage computed, if the upload asked for it
 
 
 class OriginalChanged(Exception):
@@ -181,17 +183,25 @@ class Storage:
                         Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
                     )
 
-    def create_multipart(self, key: str, content_type: str) -> str:
+    def create_multipart(self, key: str, content_type: str, checksummed: bool = False) -> str:
+        """`checksummed`: storage checks each part against its SHA-256 and records it."""
+        extra = {"ChecksumAlgorithm": "SHA256"} if checksummed else {}
         with _outage_is_unavailable():
             reply = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type
+                Bucket=self.bucket, Key=key, ContentType=content_type, **extra
             )
         return reply["UploadId"]
 
-    def presign_part(self, key: str, upload_id: str, number: int, size: int) -> str:
-        """A PUT for one part whose signature binds its number and exact length."""
+    def presign_part(
+        self, key: str, upload_id: str, number: int, size: int, checksum_sha256: str | None = None
+    ) -> str:
+        """A PUT for one part whose signature binds its number, exact length and,
+        if given, its SHA-256 (sent as `x-amz-checksum-sha256`)."""
         query = {"uploadId": upload_id, "partNumber": str(number)}
-        return self._presigner.put(key, {"Content-Length": str(size)}, query)
+        headers = {"Content-Length": str(size)}
+        if checksum_sha256:
+            headers["x-amz-checksum-sha256"] = checksum_sha256
+        return self._presigner.put(key, headers, query)
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
         """The parts stored so far, or None if the upload is not open (any more)."""
@@ -208,22 +218,32 @@ class Storage:
                     return None
                 raise
             parts += [
-                StoredPart(number=p["PartNumber"], size=p["Size"], etag=p["ETag"])
+                StoredPart(p["PartNumber"], p["Size"], p["ETag"], p.get("ChecksumSHA256"))
                 for p in reply.get("Parts", [])
             ]
             if not reply.get("IsTruncated"):
                 return parts
             marker = int(reply["NextPartNumberMarker"])
 
-    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        """Assemble the parts; MultipartRefused says why storage would not."""
+    def complete_multipart(
+        self,
+        key: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        checksums: Sequence[str] = (),
+    ) -> None:
+        """Assemble the parts (`checksums`: each part's SHA-256, for an upload
+        made checksummed); MultipartRefused says why storage would not."""
+        listed: list[dict[str, Any]] = [{"PartNumber": n, "ETag": e} for n, e in parts]
+        for part in listed if checksums else []:
+            part["ChecksumSHA256"] = checksums[part["PartNumber"] - 1]
         try:
             with _outage_is_unavailable():
                 self._client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
-                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+                    MultipartUpload={"Parts": listed},
                 )
         except ClientError as error:
             raise MultipartRefused(_error_code(error), str(error)) from error

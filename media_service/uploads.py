@@ -8,6 +8,7 @@ not what was declared ends it REJECTED and is deleted; a repeated complete
 returns the same media and never queues processing twice.
 """
 
+import json
 import logging
 import re
 import time
@@ -18,23 +19,19 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from media_formats.media_types import MULTIPART_THRESHOLD
+from media_formats.part_layout import Layout, layout_for
 from media_service import library, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
 from media_service.dedup import copy_fields, still_ready, twin_of
 from media_service.models import Media, Status, Visibility, database
-from media_service.multipart import (
-    URL_BATCH,
-    Layout,
-    check_against_storage,
-    check_parts_list,
-    layout_for,
-)
+from media_service.multipart import URL_BATCH, check_against_storage, check_parts_list
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.usage import Usage, usage_of
 from media_service.validation import (
     Declaration,
     canonical_checksum,
+    canonical_part_checksums,
     canonical_visibility,
     validate,
 )
@@ -102,6 +99,11 @@ class Uploads:
         )
         if declaration.file_size > MULTIPART_THRESHOLD:
             return self._create_multipart(user_id, declaration, media_id, key)
+        if declaration.part_checksums_sha256:
+            raise InvalidArgument(
+                f"partChecksumsSha256 is for multipart uploads (over {MULTIPART_THRESHOLD} bytes); "
+                "a single upload declares checksumSha256"
+            )
         copy = self._copy_of_twin(user_id, declaration, media_id)
         if copy is not None:
             return UploadSession(media=copy, deduplicated=True)
@@ -155,7 +157,7 @@ class Uploads:
         check_parts_list(parts, _layout(media).total_parts)
         stored = self._storage.list_parts(media.storage_key, _upload_id(media))
         if stored is not None:  # None: a racing complete has assembled it already
-            check_against_storage(parts, stored)
+            check_against_storage(parts, stored, _part_checksums(media))
             self._assemble(media, parts)
         return self._verify(media)
 
@@ -178,11 +180,15 @@ class Uploads:
                 f"checksumSha256 is supported for single uploads only (up to {MULTIPART_THRESHOLD} bytes)"
             )
         layout = layout_for(declaration.file_size)
-        upload_id = self._storage.create_multipart(key, declaration.file_type)
+        checksums = canonical_part_checksums(declaration, layout.total_parts)
+        upload_id = self._storage.create_multipart(
+            key, declaration.file_type, checksummed=bool(checksums)
+        )
         try:
             media = self._record(
                 user_id, declaration, media_id, key, self._policy.multipart_ttl_seconds,
                 upload_id=upload_id, part_size=layout.part_size, total_parts=layout.total_parts,
+                part_checksums=json.dumps(checksums) if checksums else None,
             )  # fmt: skip
         except BaseException:
             self._storage.abort_multipart(key, upload_id)  # no record: nothing else would
@@ -261,9 +267,10 @@ class Uploads:
         layout, upload_id = _layout(media), _upload_id(media)
         missing = [n for n in range(after + 1, layout.total_parts + 1) if n not in stored]
         batch = missing[:URL_BATCH]
-        sign = self._storage.presign_part
+        sign, checksums = self._storage.presign_part, _part_checksums(media)
         urls = [
-            PartUrl(n, sign(media.storage_key, upload_id, n, layout.length_of(n))) for n in batch
+            PartUrl(n, sign(media.storage_key, upload_id, n, layout.length_of(n), checksums.get(n)))
+            for n in batch
         ]
         return urls, batch[-1] if len(missing) > len(batch) else 0
 
@@ -276,7 +283,10 @@ class Uploads:
 
     def _assemble(self, media: Media, parts: list[tuple[int, str]]) -> None:
         try:
-            self._storage.complete_multipart(media.storage_key, _upload_id(media), sorted(parts))
+            checksums = list(_part_checksums(media).values())
+            self._storage.complete_multipart(
+                media.storage_key, _upload_id(media), sorted(parts), checksums
+            )
         except MultipartRefused as refused:
             if refused.code == "NoSuchUpload":
                 return  # a racing complete assembled it first; verification decides
@@ -337,6 +347,11 @@ def _after_lost_race(media: Media, action: str) -> Media:
     if current.status not in DONE:
         _require_pending(current, action)
     return current
+
+
+def _part_checksums(media: Media) -> dict[int, str]:
+    """Each part's declared SHA-256 by part number; {} when none were declared."""
+    return {n: c for n, c in enumerate(json.loads(media.part_checksums or "[]"), 1)}
 
 
 def _upload_id(media: Media) -> str:

@@ -27,6 +27,7 @@ class Declaration:
     # As the request named it: PUBLIC, PRIVATE, VISIBILITY_UNSPECIFIED (PUBLIC),
     # or the number of a value the contract does not have.
     visibility: str = Visibility.PUBLIC
+    part_checksums_sha256: tuple[str, ...] = ()  # multipart only: each part's, in order
 
 
 def validate(declaration: Declaration) -> MediaType:
@@ -53,7 +54,7 @@ def validate(declaration: Declaration) -> MediaType:
     return media_type
 
 
-def canonical_checksum(value: str) -> str:
+def canonical_checksum(value: str, field: str = "checksumSha256") -> str:
     """The declared SHA-256 in canonical base64 ("" when none was declared).
 
     Base64 leaves unused low bits in the last character; a digest written
@@ -67,8 +68,28 @@ def canonical_checksum(value: str) -> str:
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) != 32:
-        raise InvalidArgument("checksumSha256 must be the base64 of a 32-byte SHA-256 digest")
+        raise InvalidArgument(f"{field} must be the base64 of a 32-byte SHA-256 digest")
     return base64.b64encode(digest).decode()
+
+
+def canonical_part_checksums(declaration: "Declaration", total_parts: int) -> tuple[str, ...]:
+    """The parts' declared SHA-256s, canonical; () when none were declared.
+    All of them or none: `total_parts` of them, in order."""
+    declared = declaration.part_checksums_sha256
+    if not declared:
+        return ()
+    if len(declared) != total_parts:
+        raise InvalidArgument(
+            f"partChecksumsSha256 has {len(declared)} entries; this upload has {total_parts} parts"
+        )
+    return tuple(
+        canonical_checksum(value, f"partChecksumsSha256[{index}]") or _missing(index)
+        for index, value in enumerate(declared)
+    )
+
+
+def _missing(index: int) -> str:
+    raise InvalidArgument(f"partChecksumsSha256[{index}] is empty")
 
 
 def canonical_visibility(value: str) -> str:

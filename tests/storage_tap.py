@@ -14,7 +14,10 @@ it, so a client's PUTs pass through it as its service's own calls do. Modes:
   were not there, and back.
 """
 
+import base64
+import hashlib
 import http.client
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +30,10 @@ class StorageTap:
         self.target_port = target_port
         self.part_puts: list[int] = []  # part numbers of the PUTs answered 2xx, in order
         self.puts = 0  # every PUT that reached the tap, parts or whole objects
+        # As S3 and R2 do (the local S3 server does not): the SHA-256 of each
+        # part stored, by (uploadId, part number), reported in ListParts.
+        self.part_checksums: dict[tuple[str, int], str] = {}
+        self._corrupt = 0  # part PUTs still to damage on their way
         self._lock = threading.Condition()
         self._hold_after: int | None = None
         self._failures: list[int] = []
@@ -57,6 +64,12 @@ class StorageTap:
     def fail_next_puts(self, status: int, count: int) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def corrupt_next_parts(self, count: int) -> None:
+        """The next `count` part PUTs reach storage with one byte changed, as a
+        storage that checks nothing would keep them."""
+        with self._lock:
+            self._corrupt += count
 
     def down(self) -> None:
         self._down = True
@@ -119,14 +132,14 @@ def _handler_for(tap: StorageTap) -> type[BaseHTTPRequestHandler]:
 
         def _relay(self) -> int:
             # The whole body first, as S3 does: a client killed mid-PUT stores nothing.
-            body = self._read_body()
+            body = self._part_as_stored(self._read_body())
             upstream = http.client.HTTPConnection("127.0.0.1", tap.target_port, timeout=60)
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             for key, value in self.headers.items():
                 upstream.putheader(key, value)
             upstream.endheaders(body)
             reply = upstream.getresponse()
-            answer = reply.read()
+            answer = self._with_part_checksums(reply.read())
             self.send_response_only(reply.status, reply.reason)
             # A HEAD's Content-Length is the object's: pass it on as it is.
             keep_length = self.command == "HEAD"
@@ -141,6 +154,32 @@ def _handler_for(tap: StorageTap) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(answer)
             upstream.close()
             return reply.status
+
+        def _part_as_stored(self, body: bytes) -> bytes:
+            """A part's bytes as storage will keep them, their checksum noted."""
+            part, upload_id = _part_number(self.command, self.path), _upload_id(self.path)
+            if part is None or upload_id is None:
+                return body
+            with tap._lock:
+                if tap._corrupt and body:
+                    tap._corrupt -= 1
+                    body = bytes([body[0] ^ 0xFF]) + body[1:]
+                digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+                tap.part_checksums[(upload_id, part)] = digest
+            return body
+
+        def _with_part_checksums(self, answer: bytes) -> bytes:
+            """A ListParts reply, each part with the checksum S3 would report."""
+            upload_id = _upload_id(self.path)
+            if self.command != "GET" or upload_id is None or b"<Part>" not in answer:
+                return answer
+
+            def add(match: re.Match[bytes]) -> bytes:
+                checksum = tap.part_checksums.get((upload_id, int(match[1])))
+                extra = f"<ChecksumSHA256>{checksum}</ChecksumSHA256>" if checksum else ""
+                return match[0] + extra.encode()
+
+            return re.sub(rb"<PartNumber>(\d+)</PartNumber>", add, answer)
 
         def _read_body(self) -> bytes:
             length = int(self.headers.get("Content-Length", "0"))
@@ -171,3 +210,8 @@ def _part_number(method: str, path: str) -> int | None:
         return None
     numbers = parse_qs(urlsplit(path).query).get("partNumber")
     return int(numbers[0]) if numbers else None
+
+
+def _upload_id(path: str) -> str | None:
+    ids = parse_qs(urlsplit(path).query).get("uploadId")
+    return ids[0] if ids else None

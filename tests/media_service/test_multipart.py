@@ -2,7 +2,7 @@
 
 import pytest
 
-from media_service.multipart import MAX_PARTS, MIN_PART_SIZE, layout_for
+from media_formats.part_layout import MAX_PARTS, MIN_PART_SIZE, layout_for
 
 MIB = 1024 * 1024
 

@@ -19,6 +19,9 @@ export interface PartsJob {
   parts: PartSpec[];
   /** URLs already signed, by part number. */
   urls: Map<number, string>;
+  /** Each part's SHA-256 (base64), by part number: sent as `x-amz-checksum-sha256`,
+   * which the part's URL binds. */
+  checksums: Map<number, string>;
   concurrency: number;
   signal?: AbortSignal;
   /** Bytes sent so far of part `number` (its whole size once stored). */
@@ -41,9 +44,14 @@ export async function sendParts(job: PartsJob): Promise<Map<number, string>> {
 
 async function sendPart(job: PartsJob, signer: PartSigner, part: PartSpec): Promise<string> {
   const body = job.file.slice(part.start, part.end);
+  const checksum = job.checksums.get(part.number);
+  if (checksum === undefined) {
+    throw new Error(`no checksum for part ${part.number}`);
+  }
   return withRetries(
     async () =>
       put(await signer.urlFor(part.number), body, {
+        headers: { "x-amz-checksum-sha256": checksum },
         signal: job.signal,
         onProgress: (loaded) => job.onPartProgress(part.number, loaded),
       }),

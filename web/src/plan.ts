@@ -38,6 +38,21 @@ export function serverPartSize(fileSize: number): number {
   return Math.max(8 * MIB, Math.ceil(Math.ceil(fileSize / 10_000) / MIB) * MIB);
 }
 
+/** How the server cuts a multipart upload of `fileSize` bytes (media_formats/part_layout.py). */
+export interface PartLayout {
+  partSize: number;
+  totalParts: number;
+}
+
+/**
+ * The server's layout, known before the session exists: the uploader hashes
+ * each part and declares the digests when it asks for the session.
+ */
+export function layoutFor(fileSize: number): PartLayout {
+  const partSize = serverPartSize(fileSize);
+  return { partSize, totalParts: Math.ceil(fileSize / partSize) };
+}
+
 /** A PUT is tried this often in all: the first try and three retries. */
 export const MAX_ATTEMPTS = 4;
 export const FIRST_DELAY_MS = 500;
@@ -72,6 +87,9 @@ export interface ResumeRecord {
   size: number;
   lastModified: number;
   savedAt: number;
+  /** Each part's SHA-256 was declared, so its URLs bind the checksum header the
+   * uploader sends. Uploads saved before that bind none: not resumed. */
+  partChecksums?: boolean;
 }
 
 /** The facts of a picked file a saved upload is matched on. */
@@ -98,7 +116,7 @@ export function resumes(
     record.lastModified === file.lastModified &&
     record.mediaType === mediaType &&
     (record.private ?? false) === isPrivate && // a public upload never goes on as a private one
-
+    record.partChecksums === true &&
     now - record.savedAt < RESUME_MAX_AGE_MS
   );
 }

@@ -11,14 +11,15 @@
  * from PENDING on is seen; GetMedia is polled only when the stream cannot be
  * had (see watch.ts).
  * A file up to the single-PUT limit is hashed (SHA-256, WebCrypto) and the
- * digest declared, so storage and the server can check every byte.
+ * digest declared; a larger one has each part hashed and the digests declared
+ * (each part PUT sends its own), so storage and the server can check every byte.
  */
 
 import { type GatewayOptions, gatewayTransport, type MediaClient, mediaClient } from "./client.js";
 import { aborted, fromCallError, StorageRefusal, UploadError } from "./errors.js";
 import { type Media, MediaStatus, Visibility } from "./gen/media/v1/media_pb.js";
 import { sendParts, withRetries } from "./parts.js";
-import { type PartSpec, planParts } from "./plan.js";
+import { layoutFor, type PartSpec, planParts } from "./plan.js";
 import { ResumeStore } from "./resume.js";
 import { put } from "./transfer.js";
 import { followMedia } from "./watch.js";
@@ -119,6 +120,8 @@ class Upload {
   private readonly total: number;
   private readonly loaded = new Map<number, number>();
   private readonly sizes = new Map<number, number>();
+  /** Multipart: each part's SHA-256 (base64), by part number. */
+  private readonly checksums = new Map<number, string>();
 
   constructor(
     private readonly uploader: MediaUploader,
@@ -184,7 +187,18 @@ class Upload {
   }
 
   private async sendMultipart(): Promise<Completion> {
-    const session = await this.createSession("");
+    const { partSize, totalParts } = layoutFor(this.file.size);
+    const plan = planParts(this.file.size, partSize, totalParts);
+    await this.hashParts(plan);
+    const session = await this.createSession(
+      "",
+      plan.map((p) => this.checksums.get(p.number) ?? ""),
+    );
+    if (Number(session.partSize) !== partSize || session.totalParts !== totalParts) {
+      throw new Error(
+        `the server laid out ${session.totalParts} parts of ${session.partSize} bytes, not the ${totalParts} of ${partSize} hashed`,
+      );
+    }
     this.remember();
     const urls = new Map(session.parts.map((p) => [p.partNumber, p.uploadUrl]));
     return this.sendMissingParts(session, new Set(), urls);
@@ -215,6 +229,8 @@ class Upload {
     urls: Map<number, string>,
   ): Promise<Completion> {
     const plan = planParts(this.file.size, Number(layout.partSize), layout.totalParts);
+    // Resuming: the parts still to send are hashed now (their URLs bind the digests).
+    await this.hashParts(plan.filter((p) => !stored.has(p.number)));
     this.track(plan);
     for (const part of plan.filter((p) => stored.has(p.number))) {
       this.loaded.set(part.number, part.end - part.start);
@@ -227,6 +243,7 @@ class Upload {
       file: this.file,
       parts: plan.filter((p) => !stored.has(p.number)),
       urls,
+      checksums: this.checksums,
       concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
       signal: this.options.signal,
       onPartProgress: (number, loaded) => this.progress(number, loaded),
@@ -251,7 +268,17 @@ class Upload {
     return new Map(listing.storedParts.map((p) => [p.partNumber, p.etag]));
   }
 
-  private async createSession(checksumSha256: string) {
+  /** SHA-256 of each part not hashed yet, one part at a time (one part's bytes in memory). */
+  private async hashParts(parts: PartSpec[]): Promise<void> {
+    for (const part of parts) {
+      if (!this.checksums.has(part.number)) {
+        this.options.signal?.throwIfAborted();
+        this.checksums.set(part.number, await sha256Base64(this.file.slice(part.start, part.end)));
+      }
+    }
+  }
+
+  private async createSession(checksumSha256: string, partChecksumsSha256: string[] = []) {
     const session = await this.uploader.media.createUploadSession(
       {
         fileName: this.file.name,
@@ -259,6 +286,7 @@ class Upload {
         fileSize: BigInt(this.file.size),
         mediaType: this.options.mediaType,
         checksumSha256,
+        partChecksumsSha256,
         visibility: this.options.private ? Visibility.PRIVATE : Visibility.PUBLIC,
       },
       this.callOptions(),
@@ -276,6 +304,7 @@ class Upload {
       size: this.file.size,
       lastModified: this.file.lastModified,
       savedAt: Date.now(),
+      partChecksums: true,
     });
   }
 

@@ -5,6 +5,7 @@ import {
   backoffDelay,
   FIRST_DELAY_MS,
   isRetryable,
+  layoutFor,
   MAX_ATTEMPTS,
   MAX_DELAY_MS,
   planParts,
@@ -44,6 +45,25 @@ describe("serverPartSize", () => {
     assert.equal(serverPartSize(2 * 1024 * MIB), 8 * MIB);
     assert.equal(serverPartSize(100_000 * MIB), 10 * MIB);
     assert.ok(Math.ceil((100_000 * MIB) / serverPartSize(100_000 * MIB)) <= 10_000);
+  });
+});
+
+describe("layoutFor", () => {
+  it("cuts the file as the server does: parts of at least 8 MiB, at most 10,000 of them", () => {
+    assert.deepEqual(layoutFor(5 * MIB + 1), { partSize: 8 * MIB, totalParts: 1 });
+    assert.deepEqual(layoutFor(20 * MIB), { partSize: 8 * MIB, totalParts: 3 });
+    assert.deepEqual(layoutFor(2 * 1024 * MIB), { partSize: 8 * MIB, totalParts: 256 });
+    // ceil(100e9 / 10,000) = 10,000,000 bytes, rounded up to whole MiB: 10 MiB.
+    assert.deepEqual(layoutFor(100e9), { partSize: 10 * MIB, totalParts: Math.ceil(100e9 / (10 * MIB)) });
+    assert.ok(layoutFor(100e9).totalParts <= 10_000);
+  });
+
+  it("is a layout planParts accepts", () => {
+    const size = 2 * 1024 * MIB + 3;
+    const { partSize, totalParts } = layoutFor(size);
+    const parts = planParts(size, partSize, totalParts);
+    assert.equal(parts.length, 257);
+    assert.equal(parts.at(-1)?.end, size);
   });
 });
 
@@ -88,6 +108,7 @@ describe("resumes", () => {
     size: file.size,
     lastModified: file.lastModified,
     savedAt: 1_000,
+    partChecksums: true,
   };
 
   it("matches the same file as the same media type", () => {
@@ -101,6 +122,11 @@ describe("resumes", () => {
     assert.ok(!resumes(record, file, "avatar", 2_000));
     assert.ok(!resumes(record, file, "post-video", 2_000, true)); // saved public, asked private
     assert.ok(resumes({ ...record, private: true }, file, "post-video", 2_000, true));
+  });
+
+  it("does not resume an upload saved before part checksums were declared", () => {
+    const { partChecksums: _, ...before } = record;
+    assert.ok(!resumes(before, file, "post-video", 2_000));
   });
 
   it("does not resume an upload older than the server keeps it", () => {

@@ -16,6 +16,7 @@ const record = (mediaId: string, fileName = "a.mp4"): ResumeRecord => ({
   size: 10,
   lastModified: 5,
   savedAt: Date.now(),
+  partChecksums: true,
 });
 
 describe("ResumeStore", () => {
