@@ -7,7 +7,9 @@ from media_service.models import database
 from media_service.servicer import MediaServicer
 from media_service.storage import Storage
 from media_service.uploads import Uploads
+from mesh import health
 from mesh.api import internal_methods
+from mesh.health import Dependency
 from mesh.server import Running, Service, create_server
 from mesh.service import run_service, standard_middleware
 
@@ -40,6 +42,7 @@ def build(config: MediaConfig) -> Running:
         reuse_port=config.server.processes > 1,
     )
     running.on_drain.append(watcher.drain)
+    running.needs += [health.database(database), Dependency("storage", storage.check_reachable)]
     return running
 
 

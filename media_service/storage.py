@@ -112,6 +112,10 @@ class Storage:
         files are read, the CDN serving none of them."""
         return self._presigner.get(key)
 
+    def check_reachable(self) -> None:
+        """Raises unless the bucket answers (the health check's question)."""
+        self._client.head_bucket(Bucket=self.bucket)
+
     def head(self, key: str) -> StoredObject | None:
         """The stored object's metadata, or None if nothing was uploaded."""
         try:

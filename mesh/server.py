@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh.config import ServerConfig
+from mesh.health import Dependency, HealthWatch
 from mesh.middleware import Middleware, chain_interceptor
 
 log = logging.getLogger("mesh.server")
@@ -46,6 +47,10 @@ class Running:
     # Called when draining starts, before in-flight calls are waited for: what
     # would hold a call open until the grace period ends (a stream) lets go.
     on_drain: list[Callable[[], None]] = field(default_factory=list)
+    # What the service needs to serve: while one does not answer, its health
+    # says NOT_SERVING (mesh.health).
+    needs: list[Dependency] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
 
 
 def create_server(
@@ -80,7 +85,9 @@ def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return Running(server=server, port=port, health=health_servicer)
+    return Running(
+        server=server, port=port, health=health_servicer, services=[s.name for s in services]
+    )
 
 
 Background = Callable[[threading.Event], None]
@@ -132,6 +139,7 @@ def _serve_one(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     running = build()
     running.server.start()
+    HealthWatch(running.health, running.services, running.needs).start(stop)
     log.info("serving", extra={"fields": {"port": running.port, "pid": os.getpid()}})
     worker = _start_background(background, stop)
     stop.wait()

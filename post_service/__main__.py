@@ -3,7 +3,9 @@ the saga reconciler running beside it."""
 
 from datetime import timedelta
 
+from genproto.media.v1 import media_pb2
 from genproto.post.v1 import post_pb2, post_pb2_grpc
+from mesh import health
 from mesh.db import open_database
 from mesh.server import Background, Running, Service, create_server
 from mesh.service import run_service, standard_middleware
@@ -14,13 +16,14 @@ from post_service.reconciler import run_periodically
 from post_service.servicer import PostServicer
 
 SERVICE_NAME = post_pb2.DESCRIPTOR.services_by_name["PostService"].full_name
+MEDIA_SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
 
 
 def build(config: PostConfig) -> Running:
     """Everything one serving process needs; called in each process after fork."""
     database.initialize(open_database(config.database_url, config.server.threads + 4))
-    return create_server(
+    running = create_server(
         [
             Service(
                 SERVICE_NAME,
@@ -33,6 +36,12 @@ def build(config: PostConfig) -> Running:
         threads=config.server.threads,
         reuse_port=config.server.processes > 1,
     )
+    # Posts with media need media_service (the saga's attach): without it, say so.
+    media_service = health.grpc_service(
+        "media_service", config.media_service_address, MEDIA_SERVICE
+    )
+    running.needs += [health.database(database), media_service]
+    return running
 
 
 def reconciler(config: PostConfig) -> Background:

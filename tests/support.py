@@ -56,14 +56,20 @@ def fresh_postgres_database(admin_url: str = ADMIN_DATABASE_URL) -> Iterator[str
 
 def grpc_serving(address: str) -> bool:
     """Whether the gRPC server at `address` reports SERVING (False if it is not up)."""
+    return grpc_health(address) == "SERVING"
+
+
+def grpc_health(address: str) -> str | None:
+    """What the gRPC server at `address` says of its health (SERVING,
+    NOT_SERVING, ...), or None when it does not answer."""
     try:
         with grpc.insecure_channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1
             )
     except grpc.RpcError:
-        return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return None
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

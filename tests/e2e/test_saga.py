@@ -16,7 +16,7 @@ from gateway import processes
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.conftest import token_for
-from tests.support import Api, free_port, grpc_serving, posts_of, small_jpeg, wait_for
+from tests.support import Api, free_port, grpc_health, posts_of, small_jpeg, wait_for
 
 
 @contextmanager
@@ -34,7 +34,10 @@ def crashing_post_service(mesh, fault: str, log_dir, **overrides: str) -> Iterat
     )
     try:
         address = f"127.0.0.1:{port}"
-        processes.wait_until(lambda: grpc_serving(address), "the crashing post_service", 60, child)
+        # Up, whether or not it has the media_service it needs to say SERVING.
+        processes.wait_until(
+            lambda: grpc_health(address) is not None, "the crashing post_service", 60, child
+        )
         yield address
     finally:
         processes.stop(child)

@@ -1,0 +1,61 @@
+"""Health that tells the truth: a service says NOT_SERVING while a dependency it
+needs does not answer, and SERVING again once it does, checked in the
+background (mesh.health)."""
+
+from urllib.parse import urlparse, urlunparse
+
+from tests.own_services import own_media_service, own_service
+from tests.support import grpc_health, wait_for
+from tests.tcp_proxy import TcpProxy
+
+# Two check intervals and a check's timeout, with room for a busy machine.
+SETTLES_WITHIN = 15
+
+
+def _through(database_url: str, port: int) -> str:
+    parsed = urlparse(database_url)
+    return urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{port}"))
+
+
+def _says(address: str, status: str) -> None:
+    wait_for(lambda: grpc_health(address) == status, f"health {status}", SETTLES_WITHIN)
+
+
+def test_media_service_is_not_serving_while_its_database_or_storage_is_down(
+    mesh, settings, tmp_path
+):
+    database = TcpProxy(urlparse(settings.database_url).port or 5432)
+    storage = TcpProxy(settings.s3_port)
+    try:
+        with own_media_service(
+            mesh,
+            tmp_path,
+            DATABASE_URL=_through(settings.database_url, database.port),
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
+        ) as (address, _):
+            for dependency in (database, storage):
+                dependency.refuse()
+                _says(address, "NOT_SERVING")
+                dependency.heal()
+                _says(address, "SERVING")
+    finally:
+        database.close()
+        storage.close()
+
+
+def test_post_service_is_not_serving_while_media_service_is_unreachable(mesh, settings, tmp_path):
+    media = TcpProxy(settings.media_port)
+    try:
+        with own_service(
+            mesh,
+            "post_service",
+            "POST_SERVICE_PORT",
+            tmp_path,
+            MEDIA_SERVICE_ADDR=f"127.0.0.1:{media.port}",
+        ) as (address, _):
+            media.refuse()
+            _says(address, "NOT_SERVING")
+            media.heal()
+            _says(address, "SERVING")
+    finally:
+        media.close()
