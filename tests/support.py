@@ -334,3 +334,9 @@ def assert_plays_everywhere(
     assert "location" not in probe["format"].get("tags", {})  # the phone's GPS is gone
     boxes = media_files.top_level_boxes(path.read_bytes())
     assert boxes.index("moov") < boxes.index("mdat")  # faststart: playable while downloading
+
+
+def database_url_through(database_url: str, port: int) -> str:
+    """`database_url`, reaching the same database through a proxy on `port`."""
+    parsed = urlparse(database_url)
+    return urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{port}"))

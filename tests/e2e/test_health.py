@@ -2,19 +2,14 @@
 needs does not answer, and SERVING again once it does, checked in the
 background (mesh.health)."""
 
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 from tests.own_services import own_media_service, own_service
-from tests.support import grpc_health, wait_for
+from tests.support import database_url_through, grpc_health, wait_for
 from tests.tcp_proxy import TcpProxy
 
 # Two check intervals and a check's timeout, with room for a busy machine.
 SETTLES_WITHIN = 15
-
-
-def _through(database_url: str, port: int) -> str:
-    parsed = urlparse(database_url)
-    return urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{port}"))
 
 
 def _says(address: str, status: str) -> None:
@@ -30,7 +25,7 @@ def test_media_service_is_not_serving_while_its_database_or_storage_is_down(
         with own_media_service(
             mesh,
             tmp_path,
-            DATABASE_URL=_through(settings.database_url, database.port),
+            DATABASE_URL=database_url_through(settings.database_url, database.port),
             S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
         ) as (address, _):
             for dependency in (database, storage):

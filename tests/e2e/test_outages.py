@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import grpc
 import httpx
@@ -23,7 +23,7 @@ from gateway import processes
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from tests.conftest import token_for
 from tests.own_services import own_media_service
-from tests.support import grpc_serving, small_jpeg, wait_for
+from tests.support import database_url_through, grpc_serving, small_jpeg, wait_for
 from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024
@@ -50,7 +50,7 @@ def isolated_media_service(mesh, log_dir: Path, wait: bool = True) -> Iterator[I
             mesh,
             log_dir,
             wait,
-            DATABASE_URL=_through(settings.database_url, database.port),
+            DATABASE_URL=database_url_through(settings.database_url, database.port),
             S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
         ) as (address, child):
             stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
@@ -58,11 +58,6 @@ def isolated_media_service(mesh, log_dir: Path, wait: bool = True) -> Iterator[I
     finally:
         database.close()
         storage.close()
-
-
-def _through(database_url: str, port: int) -> str:
-    parsed = urlparse(database_url)
-    return urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{port}"))
 
 
 def _statuses(database_url: str, owner: str) -> list[str]:
