@@ -9,9 +9,11 @@ thread pool and dramatiq's worker threads need.
 
 import hashlib
 import re
+import sqlite3
+import time
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from mesh.postgres import Pool, call_deadline, open_postgres, statement_deadline
 # A service's models bind to a DatabaseProxy; helpers take it or the real database.
 AnyDatabase = Database | DatabaseProxy
 
+WAL_SWITCH_SECONDS = 10.0
 # What a caller reads when the database cannot be reached or answers too late.
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
 
@@ -51,11 +54,25 @@ def _sqlite(path: str) -> Database:
     # to "//abs/file.db": dropping the first slash gives the path either way.
     file = Path(path[1:])
     file.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteDatabase(
-        str(file),
-        pragmas={"journal_mode": "wal", "busy_timeout": 5000, "foreign_keys": 1},
-        timeout=5,
-    )
+    _in_wal_mode(file)
+    return SqliteDatabase(str(file), pragmas={"busy_timeout": 5000, "foreign_keys": 1}, timeout=5)
+
+
+def _in_wal_mode(file: Path) -> None:
+    """Put the file in WAL mode (it stays so) before any connection uses it.
+    Switching takes an exclusive lock that SQLite does not wait for, so
+    processes opening a new file together retry here for a while, instead of
+    one of them failing "database is locked" on its first connection."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            with closing(sqlite3.connect(file, timeout=5)) as connection:
+                connection.execute("PRAGMA journal_mode = wal")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager
