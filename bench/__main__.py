@@ -1,6 +1,15 @@
 """python -m bench: every benchmark, one table each."""
 
-from bench import browser, client_upload, processing, sessions, transcode, watch
+from bench import (
+    browser,
+    client_upload,
+    observability,
+    processing,
+    scale_out,
+    sessions,
+    transcode,
+    watch,
+)
 
 if __name__ == "__main__":
     processing.main()
@@ -9,3 +18,5 @@ if __name__ == "__main__":
     browser.main()
     client_upload.main()
     watch.main()
+    scale_out.main()
+    observability.main()

@@ -24,12 +24,17 @@ class BenchMesh:
 
 
 @contextmanager
-def running_mesh() -> Iterator[BenchMesh]:
+def running_mesh(**overrides: str) -> Iterator[BenchMesh]:
+    """The mesh, with `overrides` of its environment (instances, processes, ...)."""
     with tempfile.TemporaryDirectory() as scratch, fresh_postgres_database() as database_url:
         directory = Path(scratch)
         queue = f"bench-{uuid.uuid4().hex[:8]}"
         env = mesh_environment(
-            directory, DATABASE_URL=database_url, BROKER_URL=RABBITMQ_URL, PROCESSING_QUEUE=queue
+            directory,
+            DATABASE_URL=database_url,
+            BROKER_URL=RABBITMQ_URL,
+            PROCESSING_QUEUE=queue,
+            **overrides,
         )
         settings = Settings.from_env(env)
         try:

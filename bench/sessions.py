@@ -30,7 +30,7 @@ import psycopg2
 
 from bench import companion
 from bench.mesh import running_mesh
-from bench.table import print_table
+from bench.table import print_table, rate_row
 from bench.wrk import Call, Result, load
 from gateway import devkeys
 from gateway.settings import Settings
@@ -74,8 +74,8 @@ def _against_companion(settings: Settings, sessions: list[Call], companion_url: 
         f"CreateUploadSession vs Uppy Companion {companion.VERSION} /s3/params "
         f"(wrk, 32 connections, {ROUNDS} x {SECONDS} s each, alternated; medians)",
         [
-            _row("media mesh: REST via Envoy", ours, peer),
-            _row("Companion /s3/params", theirs, peer),
+            rate_row(("path", "media mesh: REST via Envoy"), ours, peer, "Companion"),
+            rate_row(("path", "Companion /s3/params"), theirs, peer, "Companion"),
         ],
     )
     return statistics.median(r.requests_per_second for r in ours)
@@ -86,18 +86,6 @@ def _warm_up(settings: Settings, sessions: list[Call]) -> None:
     in a busy minute of users who keep working (each server process and
     Envoy then remember it as verified, until it expires)."""
     load(settings.gateway_url, sessions, MESH_WARM_UP_SECONDS)
-
-
-def _row(name: str, results: list[Result], peer: float) -> dict[str, str]:
-    rate = statistics.median(r.requests_per_second for r in results)
-    return {
-        "path": name,
-        "requests/s": f"{rate:.0f}",
-        "p50 ms": f"{statistics.median(r.p50_ms for r in results):.1f}",
-        "p99 ms": f"{statistics.median(r.p99_ms for r in results):.1f}",
-        "errors": str(sum(r.errors for r in results)),
-        "vs Companion": f"{rate / peer:.2f}x",
-    }
 
 
 def _other_paths(settings: Settings, tokens: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 import statistics
 
+from bench.wrk import Result
+
 
 def summarize(samples_ms: list[float]) -> dict[str, str]:
     ordered = sorted(samples_ms)
@@ -26,6 +28,22 @@ def upload_row(
         "min s": f"{min(samples_s):.2f}",
         "MiB/s": f"{size / (1024 * 1024) / median:.0f}",
         f"vs {versus}": f"{statistics.median(reference_s) / median:.2f}x",
+    }
+
+
+def rate_row(
+    label: tuple[str, str], results: list[Result], reference: float, versus: str
+) -> dict[str, str]:
+    """One row of wrk results (medians over runs) with the ratio of their rate
+    to `reference`'s."""
+    rate = statistics.median(r.requests_per_second for r in results)
+    return {
+        label[0]: label[1],
+        "requests/s": f"{rate:.0f}",
+        "p50 ms": f"{statistics.median(r.p50_ms for r in results):.1f}",
+        "p99 ms": f"{statistics.median(r.p99_ms for r in results):.1f}",
+        "errors": str(sum(r.errors for r in results)),
+        f"vs {versus}": f"{rate / reference:.2f}x",
     }
 
 

@@ -1,17 +1,19 @@
 """Rendering envoy/envoy.yaml.j2 for the ports, origins and keys in use."""
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlparse
 
 import jinja2
 
-from gateway.settings import ROOT, Settings
+from gateway.settings import ROOT, Endpoint, Settings
 from genproto.media.v1 import media_pb2
 from genproto.post.v1 import post_pb2
 from mesh.api import internal_methods
 from mesh.auth import ON_BEHALF_OF_HEADER, SERVICE_TOKEN_HEADER
 
 TEMPLATE = ROOT / "envoy" / "envoy.yaml.j2"
+# The repository's; Settings.descriptor_set names the one a config refers to.
 DESCRIPTOR_SET = ROOT / "genproto" / "descriptor_set.pb"
 SERVICES = [
     media_pb2.DESCRIPTOR.services_by_name["MediaService"],
@@ -86,14 +88,13 @@ def render(settings: Settings) -> str:
     )
     jwks = urlparse(settings.jwks_url or "")
     return template.render(
-        host=settings.host,
+        bind_host=settings.bind_host,
         gateway_port=settings.gateway_port,
         admin_port=settings.admin_port,
-        upstream_host=settings.host,
         upstreams=[
-            ("media_service", settings.media_port, "media.v1.MediaService"),
-            ("post_service", settings.post_port, "post.v1.PostService"),
-            ("reflection", settings.reflection_port, ""),
+            _cluster("media_service", settings.media_upstreams, "media.v1.MediaService"),
+            _cluster("post_service", settings.post_upstreams, "post.v1.PostService"),
+            _cluster("reflection", [(settings.host, settings.reflection_port)], ""),
         ],
         read_methods=READ_METHODS,
         stream_methods=STREAM_METHODS,
@@ -120,8 +121,25 @@ def render(settings: Settings) -> str:
         jwks_host=jwks.hostname,
         jwks_port=jwks.port or (443 if jwks.scheme == "https" else 80),
         jwks_tls=jwks.scheme == "https",
-        descriptor_set=DESCRIPTOR_SET,
+        descriptor_set=settings.descriptor_set,
+        traces_endpoint=settings.traces_endpoint,
     )
+
+
+def _cluster(
+    name: str, endpoints: list[Endpoint], service: str
+) -> tuple[str, list[Endpoint], str, str]:
+    """STATIC for addresses; names are resolved (every address they have)."""
+    named = any(not _is_address(host) for host, _port in endpoints)
+    return (name, endpoints, service, "STRICT_DNS" if named else "STATIC")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def write(settings: Settings) -> Path:

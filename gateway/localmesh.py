@@ -14,9 +14,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import devkeys, envoy_config, processes, storage_setup
-from gateway.settings import ROOT, Settings, inherited_environment
+from gateway.settings import ROOT, Endpoint, Settings, inherited_environment
 
 START_TIMEOUT_SECONDS = 60
+PORT_VARIABLES = {"media_service": "MEDIA_SERVICE_PORT", "post_service": "POST_SERVICE_PORT"}
+METRICS_PORT_VARIABLES = {
+    "media_service": "MEDIA_SERVICE_METRICS_PORT",
+    "post_service": "POST_SERVICE_METRICS_PORT",
+    "worker": "WORKER_METRICS_PORT",
+}
 WORKER_READY = '"message": "worker ready"'  # the line media_service.worker logs when up
 
 
@@ -28,6 +34,7 @@ class LocalMesh:
         self._environ = inherited_environment() if environ is None else environ
         self._log_dir = log_dir
         self._children: dict[str, processes.Child] = {}
+        self._metrics_ports: dict[str, int] = {}
 
     def __enter__(self) -> "LocalMesh":
         self.start()
@@ -80,10 +87,42 @@ class LocalMesh:
         storage_setup.ensure_bucket(s)
 
     def start_service(self, name: str) -> None:
-        port = self.settings.media_port if name == "media_service" else self.settings.post_port
-        child = self._start(name, [sys.executable, "-m", name])
+        """Every instance of `name` the gateway balances across."""
+        for instance in self.instances(name):
+            self.start_instance(instance)
+
+    def instances(self, service: str) -> list[str]:
+        """Component names of a service's instances: the service's own name when
+        there is one instance, else `media_service-1`, `media_service-2`, ..."""
+        count = len(self._upstreams(service))
+        return [service] if count == 1 else [f"{service}-{i}" for i in range(1, count + 1)]
+
+    def start_instance(self, instance: str) -> None:
+        """One instance (its own process group, on its own port): also to
+        restart one that was stopped or killed."""
+        service = instance.split("-")[0]
+        port = self._upstreams(service)[self.instances(service).index(instance)][1]
+        env = {PORT_VARIABLES[service]: str(port)}
+        if service == "post_service":
+            env["MEDIA_SERVICE_ADDR"] = self.media_service_target()
+        child = self._start(instance, [sys.executable, "-m", service], **env)
         address = f"{self.settings.host}:{port}"
-        processes.wait_until(lambda: _grpc_serving(address), name, START_TIMEOUT_SECONDS, child)
+        processes.wait_until(lambda: _grpc_serving(address), instance, START_TIMEOUT_SECONDS, child)
+
+    def media_service_target(self) -> str:
+        """How post_service reaches media_service: a gRPC target naming every
+        instance (the channel balances across the healthy ones)."""
+        addresses = ",".join(f"{host}:{port}" for host, port in self.settings.media_upstreams)
+        return f"ipv4:{addresses}"
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL a component's whole process group, as a crash would."""
+        child = self._children.pop(name)
+        processes.kill(child)
+
+    def _upstreams(self, service: str) -> list[Endpoint]:
+        s = self.settings
+        return s.media_upstreams if service == "media_service" else s.post_upstreams
 
     def start_reflection(self) -> None:
         child = self._start("reflection", [sys.executable, "-m", "gateway.reflection"])
@@ -92,10 +131,10 @@ class LocalMesh:
             lambda: _grpc_serving(address), "gateway.reflection", START_TIMEOUT_SECONDS, child
         )
 
-    def start_worker(self) -> None:
-        log_path = self._log_dir / "worker.log" if self._log_dir else None
+    def start_worker(self, name: str = "worker") -> None:
+        log_path = self._log_dir / f"{name}.log" if self._log_dir else None
         offset = log_path.stat().st_size if log_path and log_path.exists() else 0
-        child = self._start("worker", [sys.executable, "-m", "media_service.worker"])
+        child = self._start(name, [sys.executable, "-m", "media_service.worker"])
         if log_path is not None:  # the worker has no port: its log says when it is up
 
             def ready() -> bool:
@@ -132,28 +171,52 @@ class LocalMesh:
 
     def _gateway_ready(self) -> bool:
         admin = f"http://{self.settings.host}:{self.settings.admin_port}"
-        clusters = _http_text(f"{admin}/clusters")
-        upstreams = ("media_service", "post_service", "reflection")
-        healthy = [f"{name}::{self.settings.host}:" for name in upstreams]
+        clusters = _http_text(f"{admin}/clusters").splitlines()
+        expected = {
+            "media_service": len(self.settings.media_upstreams),
+            "post_service": len(self.settings.post_upstreams),
+            "reflection": 1,
+        }
         return _http_text(f"{admin}/ready").strip() == "LIVE" and all(
-            any(
-                line.startswith(h) and line.endswith("health_flags::healthy")
-                for line in clusters.splitlines()
-            )
-            for h in healthy
+            healthy_endpoints(clusters, name) == count for name, count in expected.items()
         )
 
     def _start(self, name: str, argv: list[str], **env: str) -> processes.Child:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
+        kind = name.split("-")[0]
+        if kind in METRICS_PORT_VARIABLES:
+            env[METRICS_PORT_VARIABLES[kind]] = str(self.metrics_port(name))
         child = processes.start(name, argv, {**self.service_env(), **env}, ROOT, self._log_dir)
         self._children[name] = child
         return child
 
+    def metrics_port(self, component: str) -> int:
+        """Where a component's Prometheus exporter listens: the configured port
+        for the first of each kind, a free one for the others (kept across restarts)."""
+        if component not in self._metrics_ports:
+            s = self.settings
+            configured = {
+                "media_service": s.media_metrics_port,
+                "post_service": s.post_metrics_port,
+                "worker": s.worker_metrics_port,
+            }
+            first = component in configured or component.endswith("-1")
+            kind = component.split("-")[0]
+            self._metrics_ports[component] = configured[kind] if first else processes.free_port()
+        return self._metrics_ports[component]
+
+    def metrics_url(self, component: str) -> str:
+        return f"http://{self.settings.host}:{self.metrics_port(component)}/metrics"
+
     def service_env(self) -> dict[str, str]:
-        """The environment every process of the mesh starts with."""
+        """The environment every process of the mesh starts with. A process
+        started with it beside the mesh gets metrics ports of its own."""
         s = self.settings
         env = dict(self._environ)
+        env.update(
+            {variable: str(processes.free_port()) for variable in METRICS_PORT_VARIABLES.values()}
+        )
         env.update(
             PYTHONUNBUFFERED="1",
             DATA_DIR=str(s.data_dir),
@@ -170,6 +233,14 @@ class LocalMesh:
             S3_BUCKET=s.s3_bucket,
         )
         return env
+
+
+def healthy_endpoints(clusters: list[str], cluster: str) -> int:
+    """How many of a cluster's endpoints Envoy routes to (its /clusters lines)."""
+    return sum(
+        line.startswith(f"{cluster}::") and line.endswith("::health_flags::healthy")
+        for line in clusters
+    )
 
 
 def envoy_binary() -> str:

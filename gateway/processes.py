@@ -7,6 +7,7 @@ with it) and is told by the kernel to stop if the runner dies first.
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -72,6 +73,19 @@ def stop(child: Child, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         _signal_group(child, signal.SIGKILL)
         child.process.wait()
     _signal_group(child, signal.SIGKILL)  # stragglers of the group, if any
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def kill(child: Child) -> None:
+    """SIGKILL the child's whole group at once: no drain, as in a crash."""
+    _signal_group(child, signal.SIGKILL)
+    child.process.wait()
 
 
 def _signal_group(child: Child, signum: int) -> None:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh.config import AuthConfig, Env, ServerConfig, database_url
+from mesh.config import AuthConfig, Env, MetricsConfig, ServerConfig, database_url
 
 DEFAULT_PORT = 50051
 DEFAULT_S3_ENDPOINT = "http://127.0.0.1:9000"
@@ -52,6 +52,8 @@ class ProcessingConfig:
 @dataclass(frozen=True)
 class MediaConfig:
     server: ServerConfig
+    metrics: MetricsConfig  # of the server
+    worker_metrics: MetricsConfig  # of `python -m media_service.worker`, with its probes
     auth: AuthConfig
     database_url: str
     storage: StorageConfig
@@ -72,6 +74,8 @@ class MediaConfig:
             env.url("BROKER_URL", broker_url, schemes=("amqp", "amqps", "redis", "rediss"))
         return cls(
             server=ServerConfig.from_env(env, "MEDIA_SERVICE_PORT", DEFAULT_PORT),
+            metrics=MetricsConfig.from_env(env, "MEDIA_SERVICE_METRICS_PORT", 9464),
+            worker_metrics=MetricsConfig.from_env(env, "WORKER_METRICS_PORT", 9466),
             auth=AuthConfig.from_env(env),
             database_url=database_url(env, "media.db"),
             storage=StorageConfig(

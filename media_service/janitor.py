@@ -23,10 +23,12 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
+from media_service import metrics
 from media_service.config import MediaConfig
 from media_service.dedup import shared_elsewhere
 from media_service.models import Media, Status, database
 from media_service.storage import Storage
+from mesh import tracing
 from mesh.db import utcnow
 from mesh.service import configured
 
@@ -54,6 +56,9 @@ class Janitor:
             counts["cleaned"] = self._clean_ended()
             if self._enqueue is not None:
                 counts["queued"] = self._queue_forgotten(self._enqueue)
+        for action, count in counts.items():
+            metrics.JANITOR_ACTIONS.labels(action).inc(count)
+        metrics.UPLOADS.labels(Status.EXPIRED).inc(counts["expired"])
         log.info("janitor pass", extra={"fields": dict(counts)})
         return counts
 
@@ -124,7 +129,8 @@ def main() -> None:
     from media_service.app import janitor_for  # the wiring imports this module
 
     config = configured("media_service.janitor", MediaConfig.from_env)
-    counts = janitor_for(config).run_pass()
+    with tracing.traced_run("media_service.janitor", "janitor pass"):
+        counts = janitor_for(config).run_pass()
     print(json.dumps(dict(counts)))
 
 

@@ -24,6 +24,7 @@ from dramatiq.brokers.stub import StubBroker
 from peewee import InterfaceError, OperationalError
 
 from media_formats.media_types import MEDIA_TYPES
+from media_service import metrics
 from media_service.config import ProcessingConfig
 from media_service.images import Undecodable, Variant, process_image
 from media_service.models import Media, Status, database
@@ -32,6 +33,7 @@ from media_service.videos import VideoLimits, process_video
 from mesh.db import utcnow
 from mesh.errors import Unavailable
 from mesh.faults import Checkpoint
+from mesh.tracing import TraceMessages
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def make_broker(broker_url: str | None) -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(url=broker_url)
+    broker.add_middleware(TraceMessages())  # the job continues the trace that queued it
     broker.add_middleware(ConnectionPerJob())
     return broker
 
@@ -94,20 +97,29 @@ class Processor:
         if media is None:
             log.info("nothing to process", extra={"fields": {"media_id": media_id}})
             return
+        kind = MEDIA_TYPES[media.media_type].kind
+        log.info("processing", extra={"fields": {"media_id": media_id, "kind": kind}})
         self._checkpoint("claimed")
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="media-") as scratch:
-            fields = self._outputs_or_failure(media, Path(scratch))
+        try:
+            with tempfile.TemporaryDirectory(prefix="media-") as scratch:
+                fields = self._outputs_or_failure(media, Path(scratch))
+        except TRANSIENT:
+            metrics.JOBS.labels(kind, "retried").inc()
+            raise
+        elapsed = time.perf_counter() - started
+        metrics.JOB_SECONDS.labels(kind).observe(elapsed)
         if fields is None:
+            metrics.JOBS.labels(kind, Status.FAILED).inc()
             return
         if not _finish(media, Status.READY, **fields):
             # Ended while we worked (deleted, say): what we wrote would be orphaned.
             self._storage.delete_derivatives(media.storage_key)
             return
-        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        metrics.JOBS.labels(kind, Status.READY).inc()
         log.info(
             "processed",
-            extra={"fields": {"media_id": media_id, "kind": fields["kind"], "ms": elapsed_ms}},
+            extra={"fields": {"media_id": media_id, "kind": kind, "ms": round(elapsed * 1000)}},
         )
 
     def _outputs_or_failure(self, media: Media, scratch: Path) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from media_formats.media_types import MULTIPART_THRESHOLD
 from media_formats.part_layout import Layout, layout_for
-from media_service import library, verification
+from media_service import library, metrics, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
 from media_service.dedup import copy_fields, still_ready, twin_of
@@ -35,6 +35,7 @@ from media_service.validation import (
     canonical_visibility,
     validate,
 )
+from media_service.verification import Mismatch
 from mesh.db import utcnow, write_transaction
 from mesh.errors import FailedPrecondition, InvalidArgument
 
@@ -165,10 +166,12 @@ class Uploads:
         """End a pending upload and remove whatever reached storage."""
         media = library.owned(user_id, media_id)
         # A repeated abort (after a storage outage, say) removes what is left.
-        if media.status != Status.ABORTED and not _move(media, Status.PENDING, Status.ABORTED):
-            raise FailedPrecondition(
-                f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
-            )
+        if media.status != Status.ABORTED:
+            if not _move(media, Status.PENDING, Status.ABORTED):
+                raise FailedPrecondition(
+                    f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
+                )
+            metrics.UPLOADS.labels(Status.ABORTED).inc()
         self._storage.remove(media.storage_key, media.upload_id)
         return Media.get_by_id(media.id)
 
@@ -292,7 +295,11 @@ class Uploads:
                 return  # a racing complete assembled it first; verification decides
             if refused.code == "EntityTooSmall":
                 self._reject(
-                    media, "a part other than the last is smaller than storage's minimum part size"
+                    media,
+                    Mismatch(
+                        "PART_TOO_SMALL",
+                        "a part other than the last is smaller than storage's minimum part size",
+                    ),
                 )
             raise InvalidArgument(
                 f"storage refused to assemble the parts: {refused.code}"
@@ -305,9 +312,9 @@ class Uploads:
             raise FailedPrecondition(
                 f"nothing has been uploaded for media {media.id} yet: PUT the file to its uploadUrl first"
             )
-        reason = verification.problem_with(self._storage, media, stored)
-        if reason:
-            self._reject(media, reason)
+        mismatch = verification.problem_with(self._storage, media, stored)
+        if mismatch:
+            self._reject(media, mismatch)
         # Conditional on PENDING: of two racing completes exactly one wins and enqueues.
         if _move(
             media,
@@ -317,13 +324,16 @@ class Uploads:
             cdn_url=self._storage.public_url(media.storage_key),
             unattached_since=utcnow(),
         ):
+            metrics.uploaded(media.media_type, stored.size)
             self._queue_processing(media.id)
         return _after_lost_race(media, "completed")
 
-    def _reject(self, media: Media, reason: str) -> NoReturn:
+    def _reject(self, media: Media, mismatch: Mismatch) -> NoReturn:
         """The stored object is not what was declared: end the upload and remove it."""
+        reason = mismatch.message
         if not _move(media, Status.PENDING, Status.REJECTED, failure_reason=reason):
             _after_lost_race(media, "completed")  # another call ended it first
+        metrics.rejected(mismatch.reason)
         self._storage.remove(media.storage_key, media.upload_id)
         log.info("rejected upload", extra={"fields": {"media_id": media.id, "reason": reason}})
         raise InvalidArgument(f"upload rejected: {reason}")

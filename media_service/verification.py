@@ -6,27 +6,47 @@ bytes (a ranged read, pinned to the ETag), and the SHA-256 when one was
 declared (single uploads only, at most 5 MiB, streamed).
 """
 
+from dataclasses import dataclass
+
 from media_formats import signatures
 from media_service.models import Media
 from media_service.storage import OriginalChanged, Storage, StoredObject
 
 
-def problem_with(storage: Storage, media: Media, stored: StoredObject) -> str | None:
+@dataclass(frozen=True)
+class Mismatch:
+    """Why an upload is rejected: `reason` names the check (for metrics and
+    clients), `message` says what differed."""
+
+    reason: str
+    message: str
+
+
+def problem_with(storage: Storage, media: Media, stored: StoredObject) -> Mismatch | None:
     """Why the stored object is not what `media` declared, or None if it is."""
     if stored.size != media.file_size:
-        return f"size mismatch: declared {media.file_size} bytes, stored {stored.size}"
+        return Mismatch(
+            "SIZE_MISMATCH",
+            f"size mismatch: declared {media.file_size} bytes, stored {stored.size}",
+        )
     if stored.content_type != media.file_type:
-        return f"type mismatch: declared {media.file_type}, stored {stored.content_type or 'none'}"
+        stored_type = stored.content_type or "none"
+        return Mismatch(
+            "TYPE_MISMATCH", f"type mismatch: declared {media.file_type}, stored {stored_type}"
+        )
     try:
         head = storage.read_head(
             media.storage_key, stored.etag, min(signatures.HEAD_BYTES, stored.size)
         )
-        reason = signatures.mismatch(media.file_type, head, stored.size)
-        if reason is None and media.checksum_sha256:
-            reason = _checksum_problem(storage, media, stored)
+        content = signatures.mismatch(media.file_type, head, stored.size)
+        if content is not None:
+            return Mismatch("CONTENT_MISMATCH", content)
+        if media.checksum_sha256:
+            checksum = _checksum_problem(storage, media, stored)
+            return Mismatch("CHECKSUM_MISMATCH", checksum) if checksum else None
     except OriginalChanged:
-        return "the object changed while it was being verified"
-    return reason
+        return Mismatch("OBJECT_CHANGED", "the object changed while it was being verified")
+    return None
 
 
 def _checksum_problem(storage: Storage, media: Media, stored: StoredObject) -> str | None:

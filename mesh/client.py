@@ -1,11 +1,12 @@
 """Calling another service of the mesh: channel, metadata, and its errors as ours."""
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
 
-from mesh import logs
+from mesh import logs, tracing
 from mesh.auth import ON_BEHALF_OF_HEADER, Caller, ServiceCredential
 from mesh.errors import Internal, Unavailable, error_for_status
 
@@ -16,11 +17,24 @@ _OUTAGES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 _FAULTS = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 
 
-def insecure_channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(
+def insecure_channel(address: str, service: str = "") -> grpc.Channel:
+    """A channel to every address `address` names (`host:port`,
+    `dns:///name:port`, `ipv4:a:p,b:p`), calls spread round-robin over those
+    whose health check says `service` is SERVING. With tracing on, each call
+    is a span and carries its trace context (mesh.tracing)."""
+    config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": service},
+    }
+    channel = grpc.insecure_channel(
         address,
-        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)],
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(config)),
+        ],
     )
+    return tracing.traced_channel(channel)
 
 
 def call_metadata(

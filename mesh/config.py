@@ -102,6 +102,24 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Where a process's Prometheus exporter listens, and where its processes
+    keep their values (prometheus_client's multiprocess mode)."""
+
+    host: str
+    port: int
+    directory: str | None  # None: a fresh temporary directory
+
+    @classmethod
+    def from_env(cls, env: Env, port_variable: str, default_port: int) -> "MetricsConfig":
+        return cls(
+            host=env.text("BIND_HOST", "127.0.0.1"),
+            port=env.port(port_variable, default_port),
+            directory=env.optional("PROMETHEUS_MULTIPROC_DIR"),
+        )
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """Where the JWT keys come from and which tokens are ours."""
 

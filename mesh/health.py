@@ -42,7 +42,7 @@ def database(db: AnyDatabase) -> Dependency:
 
 def grpc_service(name: str, address: str, service: str) -> Dependency:
     """Another service of the mesh, as its own health check reports it."""
-    stub = health_pb2_grpc.HealthStub(insecure_channel(address))
+    stub = health_pb2_grpc.HealthStub(insecure_channel(address, service))
 
     def check() -> None:
         request = health_pb2.HealthCheckRequest(service=service)
@@ -56,14 +56,11 @@ def grpc_service(name: str, address: str, service: str) -> Dependency:
 
 
 class HealthWatch:
-    """Sets `services` (and the server as a whole, "") SERVING or NOT_SERVING."""
+    """Checks `needs` in the background; `report(serving)` hears each verdict."""
 
-    def __init__(
-        self, servicer: health.HealthServicer, services: Sequence[str], needs: Sequence[Dependency]
-    ) -> None:
-        self._servicer = servicer
-        self._services = [*services, ""]
+    def __init__(self, needs: Sequence[Dependency], report: Callable[[bool], None]) -> None:
         self._needs = list(needs)
+        self._report = report
         self._down: list[str] = []
 
     def start(self, stop: threading.Event) -> None:
@@ -71,11 +68,9 @@ class HealthWatch:
             threading.Thread(target=self._run, args=(stop,), name="health", daemon=True).start()
 
     def check_once(self) -> list[str]:
-        """Check every dependency, set the status; the names of those down."""
+        """Check every dependency and report; the names of those down."""
         down = [need.name for need in self._needs if not _answers(need)]
-        status = NOT_SERVING if down else SERVING
-        for service in self._services:
-            self._servicer.set(service, status)
+        self._report(not down)
         if down != self._down:
             if down:
                 log.warning("not serving: %s unavailable", ", ".join(down))
@@ -88,6 +83,26 @@ class HealthWatch:
         while not stop.is_set():
             self.check_once()
             stop.wait(INTERVAL_SECONDS)
+
+
+def grpc_health(servicer: health.HealthServicer, services: Sequence[str]) -> Callable[[bool], None]:
+    """A report that sets `services` (and the server as a whole, "") SERVING or NOT_SERVING."""
+
+    def report(serving: bool) -> None:
+        for service in [*services, ""]:
+            servicer.set(service, SERVING if serving else NOT_SERVING)
+
+    return report
+
+
+class Verdict:
+    """The last report, for a probe to read (the worker's /readyz)."""
+
+    def __init__(self) -> None:
+        self.serving = False
+
+    def __call__(self, serving: bool) -> None:
+        self.serving = serving
 
 
 def _answers(need: Dependency) -> bool:

@@ -1,10 +1,13 @@
-"""One JSON line per log record, carrying the request id of the call or job."""
+"""One JSON line per log record, carrying the request id of the call or job,
+and the trace and span ids when a span is current (mesh.tracing)."""
 
 import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+from opentelemetry import trace
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -24,6 +27,11 @@ class JsonFormatter(logging.Formatter):
         }
         if request_id.get():
             line["request_id"] = request_id.get()
+        # Without tracing the current span is the API's invalid one: one lookup.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            line["trace_id"] = format(span.trace_id, "032x")
+            line["span_id"] = format(span.span_id, "016x")
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)

@@ -21,7 +21,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from mesh import auth, logs, wellformed
+from mesh import auth, logs, metrics, wellformed
 from mesh.db import AnyDatabase, connection_for
 from mesh.errors import (
     InvalidArgument,
@@ -116,8 +116,8 @@ def _call(method: str, request: Any, context: grpc.ServicerContext, streaming: b
 
 @contextmanager
 def log_requests(call: Call) -> Iterator[None]:
-    """Adopt the gateway's x-request-id (or make one) and log the call's outcome
-    (a stream's when it ends). The id is cut to the length the gateway logs, so
+    """Adopt the gateway's x-request-id (or make one); log and count the call's
+    outcome (a stream's when it ends). The id is cut to the length the gateway logs, so
     both logs show the same one."""
     given = call.metadata.get("x-request-id", "")[:MAX_REQUEST_ID_CHARS]
     token = logs.request_id.set(given or uuid.uuid4().hex)
@@ -132,9 +132,13 @@ def log_requests(call: Call) -> Iterator[None]:
         outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
         raise
     finally:
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        elapsed = time.perf_counter() - started
+        metrics.record_call(call.method, outcome, elapsed)
         log.info(
-            "rpc", extra={"fields": {"method": call.method, "status": outcome, "ms": elapsed_ms}}
+            "rpc",
+            extra={
+                "fields": {"method": call.method, "status": outcome, "ms": round(elapsed * 1000, 2)}
+            },
         )
         logs.request_id.reset(token)
 

@@ -21,13 +21,17 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from mesh.config import ServerConfig
-from mesh.health import Dependency, HealthWatch
+from mesh import tracing
+from mesh.config import MetricsConfig, ServerConfig
+from mesh.health import Dependency, HealthWatch, grpc_health
+from mesh.metrics import Exporter
+from mesh.metrics import prepare as prepare_metrics
 from mesh.middleware import Middleware, chain_interceptor
 
 log = logging.getLogger("mesh.server")
 
 MAX_METADATA_BYTES = 128 * 1024
+LIVENESS = "liveness"
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ def create_server(
 ) -> Running:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
-        interceptors=[chain_interceptor(middlewares)],
+        # Tracing's span (when on) around the whole chain, its log line included.
+        interceptors=[*tracing.server_interceptors(), chain_interceptor(middlewares)],
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             # Above anything the gateway lets through (its header limit plus what it
@@ -78,6 +83,9 @@ def create_server(
         service.register(service.servicer, server)
         health_servicer.set(service.name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    # For liveness probes: SERVING while the process serves at all, whatever
+    # its dependencies say (restarting it would not bring a database back).
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     names = [s.name for s in services] + [
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     ]
@@ -94,21 +102,35 @@ Background = Callable[[threading.Event], None]
 
 
 def serve(
-    build: Callable[[], Running], config: ServerConfig, background: Background | None = None
+    build: Callable[[], Running],
+    config: ServerConfig,
+    background: Background | None = None,
+    metrics: MetricsConfig | None = None,
+    name: str = "mesh",
 ) -> None:
     """Run `build()`'s server in `config.processes` processes until SIGTERM/SIGINT.
 
     `background(stop)`, if given, runs once per service (not once per server
     process): in the supervising process, in a thread, until `stop` is set.
+    The supervising process also exports every process's `metrics`.
+    Each server process traces as `name` (mesh.tracing).
     """
     _check_port_free(config.host, config.port)
+    if metrics is not None:
+        _check_port_free(metrics.host, metrics.port)
+        prepare_metrics(metrics.directory)
     if config.processes == 1:
-        _serve_one(build, config.grace_seconds, background)
+        exporter = Exporter(metrics).start() if metrics else None
+        _serve_one(build, config.grace_seconds, background, name)
+        if exporter is not None:
+            exporter.stop()
         return
     # Fork before any grpc object exists in this process (grpc is not fork-safe).
     context = multiprocessing.get_context("fork")
     children = [
-        context.Process(target=_serve_one, args=(build, config.grace_seconds), name=f"server-{i}")
+        context.Process(
+            target=_serve_one, args=(build, config.grace_seconds, None, name), name=f"server-{i}"
+        )
         for i in range(config.processes)
     ]
     for child in children:
@@ -123,23 +145,30 @@ def serve(
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    exporter = Exporter(metrics).start() if metrics else None
     worker = _start_background(background, stop)
     for child in children:
         child.join()
+    if exporter is not None:
+        exporter.stop()
     stop.set()
     if worker is not None:
         worker.join(timeout=config.grace_seconds)
 
 
 def _serve_one(
-    build: Callable[[], Running], grace_seconds: float, background: Background | None = None
+    build: Callable[[], Running],
+    grace_seconds: float,
+    background: Background | None = None,
+    name: str = "mesh",
 ) -> None:
+    tracing.start(name)  # after the fork: the exporter's thread would not survive it
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     running = build()
     running.server.start()
-    HealthWatch(running.health, running.services, running.needs).start(stop)
+    HealthWatch(running.needs, grpc_health(running.health, running.services)).start(stop)
     log.info("serving", extra={"fields": {"port": running.port, "pid": os.getpid()}})
     worker = _start_background(background, stop)
     stop.wait()
@@ -151,6 +180,7 @@ def _serve_one(
     if worker is not None:
         worker.join(timeout=grace_seconds)
     log.info("stopped", extra={"fields": {"pid": os.getpid()}})
+    tracing.shutdown()
 
 
 def _start_background(

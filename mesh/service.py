@@ -14,9 +14,9 @@ from typing import Protocol, TypeVar
 
 from peewee import DatabaseProxy, InterfaceError, OperationalError
 
-from mesh import middleware
+from mesh import middleware, tracing
 from mesh.auth import ServiceCredential, TokenVerifier
-from mesh.config import AuthConfig, ConfigError, ServerConfig
+from mesh.config import AuthConfig, ConfigError, MetricsConfig, ServerConfig
 from mesh.db import AnyDatabase, close_all, open_database
 from mesh.logs import configure_logging
 from mesh.migrations import migrate
@@ -33,6 +33,9 @@ class ServiceConfig(Protocol):
     @property
     def log_level(self) -> str: ...
 
+    @property
+    def metrics(self) -> MetricsConfig: ...
+
 
 C = TypeVar("C", bound=ServiceConfig)
 
@@ -47,6 +50,7 @@ def configured(name: str, load_config: Callable[[], C]) -> C:
     the bad setting. Every entry point of a service starts here."""
     try:
         config = load_config()
+        tracing.check_settings()
     except ConfigError as error:
         sys.exit(f"{name}: {error}")
     configure_logging(name, config.log_level)
@@ -93,9 +97,24 @@ def run_service(
     background: Callable[[C], Background] | None = None,
 ) -> None:
     """Exit with one line on a bad setting; else migrate, then serve until SIGTERM.
-    `background(config)` gives a task run once per service (see `serve`)."""
+    `background(config)` gives a task run once per service (see `serve`).
+
+    `python -m <service> migrate` only migrates, then exits (a deploy's
+    migration job); serving migrates too, a no-op once the job has run."""
+    command = sys.argv[1:]
+    if command not in ([], ["migrate"]):
+        sys.exit(f"usage: python -m {name} [migrate]")
     config = configured(name, load_config)
     database.initialize(open_database(config.database_url, max_connections=1))
     _migrate_when_reachable(database, *migrations)
     close_all(database)  # no connection may cross the fork into the servers
-    serve(lambda: build(config), config.server, background(config) if background else None)
+    if command == ["migrate"]:
+        log.info("migrated")
+        return
+    serve(
+        lambda: build(config),
+        config.server,
+        background(config) if background else None,
+        config.metrics,
+        name=name,
+    )

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh.config import AuthConfig, Env, ServerConfig, database_url
+from mesh.config import AuthConfig, Env, MetricsConfig, ServerConfig, database_url
 
 DEFAULT_PORT = 50052
 DEFAULT_MEDIA_SERVICE_PORT = 50051
@@ -12,6 +12,7 @@ DEFAULT_MEDIA_SERVICE_PORT = 50051
 @dataclass(frozen=True)
 class PostConfig:
     server: ServerConfig
+    metrics: MetricsConfig
     auth: AuthConfig
     database_url: str
     media_service_address: str
@@ -27,6 +28,7 @@ class PostConfig:
         media_port = env.port("MEDIA_SERVICE_PORT", DEFAULT_MEDIA_SERVICE_PORT)
         return cls(
             server=ServerConfig.from_env(env, "POST_SERVICE_PORT", DEFAULT_PORT),
+            metrics=MetricsConfig.from_env(env, "POST_SERVICE_METRICS_PORT", 9465),
             auth=AuthConfig.from_env(env),
             database_url=database_url(env, "post.db"),
             media_service_address=env.text("MEDIA_SERVICE_ADDR", f"127.0.0.1:{media_port}"),

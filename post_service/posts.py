@@ -54,6 +54,7 @@ from mesh.errors import (
 )
 from mesh.faults import Checkpoint
 from mesh.ids import checked_id
+from post_service import metrics
 from post_service.models import Post, PostStatus, database
 
 log = logging.getLogger(__name__)
@@ -150,14 +151,17 @@ class Posts:
             )
         self._checkpoint("recorded")
         try:
-            return self.finish(caller, post)
+            view = self.finish(caller, post)
         except (Unavailable, Internal):
             # The attach may or may not have happened: detach before deleting.
-            self._undo(caller, post)
+            metrics.SAGAS.labels("undone" if self._undo(caller, post) else "left").inc()
             raise
         except MeshError:
             post.delete_instance()  # media_service attached nothing
+            metrics.SAGAS.labels("refused").inc()
             raise
+        metrics.SAGAS.labels("published").inc()
+        return view
 
     def finish(self, caller: Caller, post: Post) -> PostView:
         """Steps 2 and 3 for a PENDING post: attach (idempotent), then publish."""
@@ -231,9 +235,10 @@ class Posts:
             for p in posts
         ]
 
-    def _undo(self, caller: Caller, post: Post) -> None:
+    def _undo(self, caller: Caller, post: Post) -> bool:
         """The client is told this post failed: it must never be published. If
-        the media cannot be detached now, the reconciler finishes the undoing."""
+        the media cannot be detached now, the reconciler finishes the undoing
+        (and this returns False)."""
         Post.update(status=PostStatus.DELETING).where(Post.id == post.id).execute()
         try:
             self.finish_deleting(caller, post)
@@ -241,6 +246,8 @@ class Posts:
             log.warning(
                 "post left to the reconciler to undo", extra={"fields": {"post_id": post.id}}
             )
+            return False
+        return True
 
 
 def _published(post_id: str) -> Post:

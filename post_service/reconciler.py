@@ -13,11 +13,13 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+from mesh import tracing
 from mesh.auth import Caller
 from mesh.db import open_database, utcnow
 from mesh.errors import MeshError, Unavailable
 from mesh.schedule import every
 from mesh.service import configured
+from post_service import metrics
 from post_service.app import posts_for
 from post_service.config import PostConfig
 from post_service.models import Post, PostStatus, database
@@ -44,6 +46,8 @@ def reconcile(posts: Posts, pending_after: timedelta) -> Counter[str]:
         except Exception:  # one bad post must not stop the pass
             log.exception("could not settle post", extra={"fields": {"post_id": post.id}})
             outcomes["error"] += 1
+    for outcome, count in outcomes.items():
+        metrics.REPAIRS.labels(outcome).inc(count)
     if candidates:
         log.info("reconciled posts", extra={"fields": dict(outcomes)})
     return outcomes
@@ -81,8 +85,9 @@ def run_periodically(
 
 def main() -> None:
     config = configured("post_service.reconciler", PostConfig.from_env)
-    database.initialize(open_database(config.database_url, max_connections=2))
-    outcomes = reconcile(posts_for(config), timedelta(seconds=config.reconcile_after_seconds))
+    with tracing.traced_run("post_service.reconciler", "reconcile posts"):
+        database.initialize(open_database(config.database_url, max_connections=2))
+        outcomes = reconcile(posts_for(config), timedelta(seconds=config.reconcile_after_seconds))
     print(json.dumps(dict(outcomes)))
 
 

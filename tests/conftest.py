@@ -9,6 +9,7 @@ gateway, gRPC, and S3 for the bytes.
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pika
@@ -29,6 +30,7 @@ def mesh_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "BROKER_URL", "S3_ENDPOINT_URL", "CDN_BASE_URL", "JWKS_URL")
+        and not key.startswith("OTEL_")  # traces only where a test turns them on
     }
     env.update(
         GATEWAY_PORT=str(free_port()),
@@ -38,6 +40,9 @@ def mesh_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
         REFLECTION_PORT=str(free_port()),
         S3_PORT=str(free_port()),
         DEMO_PORT=str(free_port()),
+        MEDIA_SERVICE_METRICS_PORT=str(free_port()),
+        POST_SERVICE_METRICS_PORT=str(free_port()),
+        WORKER_METRICS_PORT=str(free_port()),
         DATA_DIR=str(data_dir),
         SERVER_PROCESSES="2",
     )
@@ -45,9 +50,10 @@ def mesh_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    data_dir = tmp_path_factory.mktemp("mesh")
+@contextmanager
+def production_mesh(data_dir: Path, **overrides: str) -> Iterator[LocalMesh]:
+    """The mesh as in production, on a fresh PostgreSQL database and a
+    RabbitMQ queue of its own (deleted after), with `overrides` of its environment."""
     queue = f"media-processing-test-{uuid.uuid4().hex[:8]}"
     with fresh_postgres_database() as database_url:
         env = mesh_environment(
@@ -55,13 +61,22 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
             DATABASE_URL=database_url,
             BROKER_URL=RABBITMQ_URL,
             PROCESSING_QUEUE=queue,
-            # the saga tests wait for the reconciler: let it act within seconds
-            RECONCILE_AFTER_SECONDS="1",
-            RECONCILE_INTERVAL_SECONDS="1",
+            **overrides,
         )
-        with LocalMesh(Settings.from_env(env), env, log_dir=data_dir / "logs") as running:
-            yield running
-        delete_queues(queue)
+        try:
+            with LocalMesh(Settings.from_env(env), env, log_dir=data_dir / "logs") as running:
+                yield running
+        finally:
+            delete_queues(queue)
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    # the saga tests wait for the reconciler: let it act within seconds
+    with production_mesh(
+        tmp_path_factory.mktemp("mesh"), RECONCILE_AFTER_SECONDS="1", RECONCILE_INTERVAL_SECONDS="1"
+    ) as running:
+        yield running
 
 
 def delete_queues(queue: str) -> None:

@@ -4,7 +4,6 @@ gateway's REST API as a client sees it, and waiting on a condition."""
 import io
 import json
 import os
-import socket
 import struct
 import subprocess
 import threading
@@ -23,6 +22,7 @@ import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
+from gateway.processes import free_port as free_port  # for the tests, from here
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from media_service.models import Status, database
 from mesh.db import close_all, open_database, utcnow
@@ -30,12 +30,6 @@ from mesh.migrations import migrate
 from tests import media_files
 
 ADMIN_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -59,13 +53,13 @@ def grpc_serving(address: str) -> bool:
     return grpc_health(address) == "SERVING"
 
 
-def grpc_health(address: str) -> str | None:
-    """What the gRPC server at `address` says of its health (SERVING,
-    NOT_SERVING, ...), or None when it does not answer."""
+def grpc_health(address: str, service: str = "") -> str | None:
+    """What the gRPC server at `address` says of its (or `service`'s) health
+    (SERVING, NOT_SERVING, ...), or None when it does not answer."""
     try:
         with grpc.insecure_channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
+                health_pb2.HealthCheckRequest(service=service), timeout=1
             )
     except grpc.RpcError:
         return None
@@ -340,3 +334,26 @@ def database_url_through(database_url: str, port: int) -> str:
     """`database_url`, reaching the same database through a proxy on `port`."""
     parsed = urlparse(database_url)
     return urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{port}"))
+
+
+class Scrape:
+    """One read of a Prometheus exporter: sample values by name and labels."""
+
+    def __init__(self, url: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        reply = httpx.get(url, timeout=5)
+        assert reply.status_code == 200, reply.text
+        self.samples = [
+            sample
+            for family in text_string_to_metric_families(reply.text)
+            for sample in family.samples
+        ]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of `name`'s samples whose labels include `labels` (0 when none)."""
+        return sum(
+            sample.value
+            for sample in self.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )

@@ -31,6 +31,8 @@ def test_media_service_is_not_serving_while_its_database_or_storage_is_down(
             for dependency in (database, storage):
                 dependency.refuse()
                 _says(address, "NOT_SERVING")
+                # Alive all the same: a liveness probe must not restart it.
+                assert grpc_health(address, "liveness") == "SERVING"
                 dependency.heal()
                 _says(address, "SERVING")
     finally:

@@ -34,8 +34,12 @@ def _validate(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
             "JWKS_URL": "https://id.example.com/.well-known/jwks.json",
             "JWT_ISSUER": "https://id.example.com/",
         },
+        {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example:4317",
+        },
     ],
-    ids=["defaults", "cors-origins", "remote-jwks"],
+    ids=["defaults", "cors-origins", "remote-jwks", "traces"],
 )
 def test_envoy_accepts_the_rendered_config(environ: dict[str, str], tmp_path: Path):
     settings = Settings.from_env({"DATA_DIR": str(tmp_path), **environ})
@@ -111,3 +115,54 @@ def test_connections_and_streams_are_bounded_the_edge_proxy_way(tmp_path: Path):
     assert [t["timer"] for t in reduce["typed_config"]["timer_scale_factors"]] == [
         "HTTP_DOWNSTREAM_CONNECTION_IDLE"
     ]
+
+
+def _manager_and_clusters(settings: Settings) -> tuple[dict, dict[str, dict]]:
+    config = yaml.safe_load(envoy_config.render(settings))
+    listener = config["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager, {c["name"]: c for c in config["static_resources"]["clusters"]}
+
+
+def _access_log_fields(manager: dict) -> dict[str, str]:
+    return manager["access_log"][0]["typed_config"]["log_format"]["json_format"]
+
+
+def test_with_an_otlp_collector_every_request_is_traced_to_it(tmp_path: Path):
+    settings = Settings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example:4317",
+        }
+    )
+
+    manager, clusters = _manager_and_clusters(settings)
+
+    provider = manager["tracing"]["provider"]
+    assert provider["name"] == "envoy.tracers.opentelemetry"
+    assert provider["typed_config"]["service_name"] == "gateway"
+    assert provider["typed_config"]["grpc_service"]["envoy_grpc"] == {
+        "cluster_name": "otel_collector"
+    }
+    assert _access_log_fields(manager)["trace_id"] == "%TRACE_ID%"
+    # a caller's x-request-id is not rewritten to carry the trace decision
+    assert manager["request_id_extension"]["typed_config"]["pack_trace_reason"] is False
+    collector = clusters["otel_collector"]
+    [endpoint] = collector["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"] == {
+        "address": "collector.example",
+        "port_value": 4317,
+    }
+    protocols = collector["typed_extension_protocol_options"]
+    http = protocols["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert "http2_protocol_options" in http["explicit_http_config"]  # OTLP is gRPC
+
+
+def test_without_a_collector_nothing_is_traced(tmp_path: Path):
+    manager, clusters = _manager_and_clusters(Settings.from_env({"DATA_DIR": str(tmp_path)}))
+
+    assert "tracing" not in manager
+    assert "trace_id" not in _access_log_fields(manager)
+    assert "request_id_extension" not in manager
+    assert "otel_collector" not in clusters

@@ -1,0 +1,145 @@
+"""What metrics and traces cost per call.
+
+1. Metrics are always on: one RPC records a counter and a histogram
+   (mesh.metrics.record_call), in multiprocess mode (a write to a memory-mapped
+   file). Timed alone, in a process of its own, against the same two writes
+   in single-process mode; set beside the call it rides on.
+2. Traces: the same mesh with OTEL_TRACES_EXPORTER unset and set to `otlp`
+   (a collector of the benchmark's own that accepts and drops every span):
+   CreateUploadSession over native gRPC straight at media_service, one call at
+   a time (the added latency), and through Envoy with wrk (the lost
+   throughput; Envoy then traces too). Medians of 3 rounds each.
+"""
+
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from bench.mesh import BenchMesh, running_mesh
+from bench.table import print_table
+from bench.wrk import Call, load
+from gateway import devkeys, processes
+from genproto.media.v1 import media_pb2, media_pb2_grpc
+
+ROUNDS = 3
+CALLS = 500
+USERS = 2_000
+SECONDS = 6
+SESSION = '{"fileName":"a.jpg","fileType":"image/jpeg","fileSize":100000,"mediaType":"post-image"}'
+
+RECORD_CALL = textwrap.dedent(
+    """
+    import sys, tempfile, time
+    from mesh import metrics
+    if sys.argv[1] == "multiprocess":
+        metrics.prepare(tempfile.mkdtemp())
+    for _ in range(1000):  # the label sets exist, as in a running server
+        metrics.record_call("/media.v1.MediaService/GetMedia", "OK", 0.001)
+    started = time.perf_counter()
+    for _ in range(100_000):
+        metrics.record_call("/media.v1.MediaService/GetMedia", "OK", 0.001)
+    print((time.perf_counter() - started) / 100_000 * 1e6)
+    """
+)
+
+
+def main() -> None:
+    recorded = {mode: _record_call_us(mode) for mode in ("multiprocess", "single process")}
+    off, on = _traced(False), _traced(True)
+    print_table(
+        "Metrics: recording one RPC (a counter and a histogram), 100,000 times",
+        [{"mode": mode, "µs per call": f"{us:.1f}"} for mode, us in recorded.items()],
+    )
+    print_table(
+        f"Traces off and on (OTLP to a collector that drops them; medians of {ROUNDS} rounds)",
+        [
+            {
+                "measure": f"native gRPC CreateUploadSession, one at a time, p50 of {CALLS}",
+                "off": f"{off['p50_ms']:.2f} ms",
+                "on": f"{on['p50_ms']:.2f} ms",
+                "on / off": f"{on['p50_ms'] / off['p50_ms']:.2f}x",
+            },
+            {
+                "measure": "REST via Envoy, wrk 32 connections, requests/s",
+                "off": f"{off['rate']:.0f}",
+                "on": f"{on['rate']:.0f}",
+                "on / off": f"{on['rate'] / off['rate']:.2f}x",
+            },
+        ],
+    )
+    p50 = off["p50_ms"] * 1000
+    share = recorded["multiprocess"] / p50
+    print(f"  metrics: {recorded['multiprocess']:.1f} µs of a {p50:.0f} µs call ({share:.1%})")
+
+
+def _record_call_us(mode: str) -> float:
+    output = subprocess.run(
+        [sys.executable, "-c", RECORD_CALL, mode], capture_output=True, text=True, check=True
+    ).stdout
+    return float(output.strip())
+
+
+def _traced(on: bool) -> dict[str, float]:
+    with _collector() as endpoint:
+        overrides = (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint} if on else {}
+        )
+        with running_mesh(**overrides) as bench:
+            bench.mesh.stop_component("worker")
+            tokens = [devkeys.mint_token(bench.settings, f"bench-{i}") for i in range(USERS)]
+            _one_at_a_time(bench, tokens)  # warm-up
+            p50s = [_one_at_a_time(bench, tokens) for _ in range(ROUNDS)]
+            calls = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
+            load(bench.settings.gateway_url, calls, SECONDS)  # warm-up
+            rates = [
+                load(bench.settings.gateway_url, calls, SECONDS).requests_per_second
+                for _ in range(ROUNDS)
+            ]
+    return {"p50_ms": statistics.median(p50s), "rate": statistics.median(rates)}
+
+
+def _one_at_a_time(bench: BenchMesh, tokens: list[str]) -> float:
+    address = f"127.0.0.1:{bench.settings.media_port}"
+    request = media_pb2.CreateUploadSessionRequest(
+        file_name="a.jpg", file_type="image/jpeg", file_size=100_000, media_type="post-image"
+    )
+    with grpc.insecure_channel(address) as channel:
+        stub = media_pb2_grpc.MediaServiceStub(channel)
+        samples = []
+        for i in range(CALLS):
+            metadata = [("authorization", f"Bearer {tokens[i % len(tokens)]}")]
+            started = time.perf_counter()
+            stub.CreateUploadSession(request, metadata=metadata, timeout=30)
+            samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+class _Drop(trace_service_pb2_grpc.TraceServiceServicer):
+    def Export(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@contextmanager
+def _collector() -> Iterator[str]:
+    """An OTLP/gRPC collector that accepts every span and keeps none."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Drop(), server)
+    port = processes.free_port()
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop(0)
+
+
+if __name__ == "__main__":
+    main()
