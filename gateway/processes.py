@@ -6,9 +6,11 @@ with it) and is told by the kernel to stop if the runner dies first.
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,11 +77,29 @@ def stop(child: Child, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     _signal_group(child, signal.SIGKILL)  # stragglers of the group, if any
 
 
+# Below Linux's ephemeral range (32768-60999), where outgoing connections take
+# their local ports: a port picked there (as the kernel picks for port 0) can
+# be taken by some connection before its server binds it.
+FREE_PORTS = range(20_000, 32_768)
+_handed_out: set[int] = set()
+_handing_out = threading.Lock()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on now, and not handed out before by
+    this process (a server started later will bind it)."""
+    with _handing_out:
+        for port in random.sample(FREE_PORTS, 500):
+            if port in _handed_out:
+                continue
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise OSError("no free loopback port below the ephemeral range")
 
 
 def kill(child: Child) -> None:
