@@ -25,9 +25,16 @@ DEPLOY_SETTINGS := deploy/kubernetes/base/envoy-settings.env
 run: $(STUBS) $(WEB_BUILT)
 	$(PY) -m gateway run
 
-test: $(STUBS) $(WEB_BUILT) $(BROWSER) $(DEPLOY_TOOLS)
+# The checks first (format, lint, types), then every test: what CI runs.
+test: lint $(BROWSER) $(DEPLOY_TOOLS)
 	cd web && npm test --silent
 	$(PY) -m pytest
+
+lint: $(STUBS) $(WEB_BUILT)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway bench
+	cd web && npx tsc --noEmit
 
 token: $(INSTALLED)
 	@$(PY) -m gateway token $(TOKEN_USER)
@@ -39,13 +46,7 @@ protos: $(INSTALLED)
 	$(PY) protos/generate.py
 	@touch $(STUBS)
 
-check: $(STUBS) $(WEB_BUILT) $(BROWSER) $(DEPLOY_TOOLS)
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway bench
-	cd web && npx tsc --noEmit
-	cd web && npm test --silent
-	$(PY) -m pytest
+check: test
 
 install: $(INSTALLED)
 

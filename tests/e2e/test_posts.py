@@ -74,6 +74,27 @@ def test_the_feed_lists_published_posts_newest_first(api: Api):
     assert [p["postId"] for p in feed["posts"]] == [second, first]
 
 
+def test_posts_are_made_and_listed_under_api_v1_too(api: Api, user: str):
+    """`POST /api/v1/posts` and `GET /api/v1/posts` are the same calls as
+    `/feed/submit` and `/feed` (additional bindings)."""
+    media_id = api.upload(small_jpeg())["mediaId"]
+    older = api.create_post("by /feed/submit", []).json()["postId"]
+
+    made = api.http.post("/api/v1/posts", json={"content": "by /api/v1", "mediaIds": [media_id]})
+
+    assert made.status_code == 200, made.text
+    assert made.json()["authorId"] == user
+    assert [m["mediaId"] for m in made.json()["media"]] == [media_id]
+    listed = api.http.get("/api/v1/posts", params={"pageSize": 2}).json()
+    assert [p["postId"] for p in listed["posts"]] == [made.json()["postId"], older]
+    assert listed == api.http.get("/feed", params={"pageSize": 2}).json()
+    refused = api.http.post("/api/v1/posts", json={"content": ""})
+    assert (refused.status_code, refused.json()["message"]) == (
+        400,
+        "a post needs content or media",
+    )
+
+
 @pytest.mark.parametrize(
     "content, media_count, message",
     [

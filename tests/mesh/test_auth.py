@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway import devkeys
 from gateway.settings import Settings
-from mesh.auth import TokenVerifier
+from mesh.auth import JWKS_TIMEOUT_SECONDS, TokenVerifier
 from mesh.config import AuthConfig, Env
-from mesh.errors import Unauthenticated
+from mesh.errors import Unauthenticated, Unavailable
 
 
 @pytest.fixture
@@ -197,6 +197,26 @@ def test_keys_can_come_from_an_identity_providers_jwks_url(settings: Settings):
         assert verifier.verify(f"Bearer {devkeys.mint_token(settings, 'carol')}").user_id == "carol"
     finally:
         server.shutdown()
+
+
+def test_a_jwks_url_that_never_answers_is_unavailable_within_its_timeout(settings: Settings):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/jwks.json"
+        verifier = TokenVerifier(
+            AuthConfig.from_env(Env({"JWKS_URL": url, "DATA_DIR": "/nonexistent"}))
+        )
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as refused:
+            verifier.verify(f"Bearer {devkeys.mint_token(settings, 'dave')}")
+        assert refused.value.message == "the identity provider's keys are unavailable"
+        assert time.monotonic() - started < JWKS_TIMEOUT_SECONDS + 2  # not PyJWT's 30 s
+    finally:
+        silent.close()
 
 
 def test_a_verified_token_is_remembered_until_it_expires(settings, verifier):
