@@ -18,13 +18,14 @@ from tests.support import Api, put, put_part, small_jpeg, storage_key, wait_for
 MIB = 1024 * 1024
 
 
-def _run_janitor(mesh) -> dict[str, int]:
+def _run_janitor(mesh) -> None:
+    """One pass. Its counts include other tests' rows: tests look at their own."""
     result = subprocess.run(
         [sys.executable, "-m", "media_service.janitor"],
         env=mesh.service_env(), cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(json.loads(result.stdout.strip().splitlines()[-1])) >= {"expired", "cleaned"}
 
 
 def _age(settings, media_id: str, column: str, interval: str) -> None:
@@ -48,9 +49,8 @@ def test_a_stale_multipart_session_expires_and_its_upload_is_aborted(api: Api, m
     _age(settings, session["mediaId"], "expires_at", "25 hours")
     _age(settings, session["mediaId"], "urls_expire_at", "25 hours")
 
-    counts = _run_janitor(mesh)
+    _run_janitor(mesh)
 
-    assert counts["expired"] >= 1 and counts["cleaned"] >= 1
     assert api.media(session["mediaId"]).json()["status"] == "EXPIRED"
     uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket).get("Uploads", [])
     assert session["uploadId"] not in [u["UploadId"] for u in uploads]
@@ -86,9 +86,8 @@ def test_media_never_posted_are_deleted_after_the_ttl_with_their_outputs(
     key = media["cdnUrl"].split(f"/{settings.s3_bucket}/", 1)[1]
     assert len(_objects(s3, settings, key.rsplit(".", 1)[0])) == 3  # original, thumb, large
 
-    counts = _run_janitor(mesh)
+    _run_janitor(mesh)
 
-    assert counts["deleted_unattached"] >= 1
     assert api.media(media["mediaId"]).status_code == 404
     assert _objects(s3, settings, key.rsplit(".", 1)[0]) == []
     assert httpx.get(media["cdnUrl"]).status_code != 200
@@ -106,7 +105,6 @@ def test_an_upload_whose_job_was_never_queued_is_queued(api: Api, mesh, settings
             (media_id,),
         )
 
-    counts = _run_janitor(mesh)
+    _run_janitor(mesh)
 
-    assert counts["queued"] >= 1
     wait_for(lambda: api.media(media_id).json()["status"] == "READY", "the queued job to finish")
