@@ -103,7 +103,7 @@ class Processor:
         started = time.perf_counter()
         try:
             with tempfile.TemporaryDirectory(prefix="media-") as scratch:
-                fields = self._outputs_or_failure(media, Path(scratch))
+                fields = self._outputs_or_failure(media, kind, Path(scratch))
         except TRANSIENT:
             metrics.JOBS.labels(kind, "retried").inc()
             raise
@@ -122,10 +122,10 @@ class Processor:
             extra={"fields": {"media_id": media_id, "kind": kind, "ms": round(elapsed * 1000)}},
         )
 
-    def _outputs_or_failure(self, media: Media, scratch: Path) -> dict[str, Any] | None:
+    def _outputs_or_failure(self, media: Media, kind: str, scratch: Path) -> dict[str, Any] | None:
         """The outputs, or None when the media ended FAILED instead."""
         try:
-            return self._outputs(media, scratch)
+            return self._outputs(media, kind, scratch)
         except Undecodable as error:
             self._fail(media, str(error), error.detail)
         except OriginalChanged as error:
@@ -145,11 +145,10 @@ class Processor:
             extra={"fields": {"media_id": media.id, "reason": reason, "detail": detail}},
         )
 
-    def _outputs(self, media: Media, scratch: Path) -> dict[str, Any]:
+    def _outputs(self, media: Media, kind: str, scratch: Path) -> dict[str, Any]:
         """Make the outputs from the original (pinned to its ETag) and store them."""
         original = scratch / "original"
         self._storage.download(media.storage_key, media.etag or "", original)
-        kind = MEDIA_TYPES[media.media_type].kind
         if kind == "image":
             image = process_image(original, scratch, media.file_type, self._config.image_max_pixels)
             fields: dict[str, Any] = {
@@ -174,7 +173,7 @@ class Processor:
             }
             variants = [video.poster, video.video]
         stored = [self._store(media, variant) for variant in variants]
-        return {**fields, "variants": json.dumps(stored), "kind": kind, "processing_progress": 100}
+        return {**fields, "variants": json.dumps(stored), "processing_progress": 100}
 
     def _store(self, media: Media, variant: Variant) -> dict[str, Any]:
         key = _output_key(media, variant)
@@ -234,7 +233,6 @@ def _claim(media_id: str) -> Media | None:
 
 def _finish(media: Media, status: str, **fields: Any) -> bool:
     """PROCESSING → `status`; False if the media is no longer PROCESSING."""
-    fields.pop("kind", None)
     updated = (
         Media.update(status=status, updated_at=utcnow(), **fields)
         .where((Media.id == media.id) & (Media.status == Status.PROCESSING))
