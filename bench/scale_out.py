@@ -23,7 +23,7 @@ from bench.mesh import BenchMesh, running_mesh
 from bench.table import print_table, rate_row
 from bench.wrk import Call, Result, load
 from gateway import devkeys, processes
-from gateway.localmesh import LocalMesh, healthy_endpoints
+from gateway.localmesh import LocalMesh
 
 USERS = 10_000
 ROUNDS = 3
@@ -89,11 +89,11 @@ def _kill_row(mesh: LocalMesh, under_load: bool) -> dict[str, str]:
             time.sleep(1)
             mesh.kill_component("media_service-1")
             killed = time.perf_counter()
-            while _healthy(mesh) != 1:
+            while mesh.routed_endpoints()["media_service"] != 1:
                 time.sleep(0.005)
             seconds.append(time.perf_counter() - killed)
         mesh.start_instance("media_service-1")
-        while _healthy(mesh) != 2:
+        while mesh.routed_endpoints()["media_service"] != 2:
             time.sleep(0.05)
     return {
         "while": "calls arrive (20 at a time)" if under_load else "idle (health checks only)",
@@ -121,12 +121,6 @@ def _light_load(gateway: str, token: str, on: bool) -> Iterator[None]:
         stop.set()
         for thread in threads:
             thread.join()
-
-
-def _healthy(mesh: LocalMesh) -> int:
-    admin = f"http://{mesh.settings.host}:{mesh.settings.admin_port}"
-    lines = httpx.get(f"{admin}/clusters", timeout=5).text.splitlines()
-    return healthy_endpoints(lines, "media_service")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -100,7 +101,7 @@ class LocalMesh:
     def start_instance(self, instance: str) -> None:
         """One instance (its own process group, on its own port): also to
         restart one that was stopped or killed."""
-        service = instance.split("-")[0]
+        service = _kind(instance)
         port = self._upstreams(service)[self.instances(service).index(instance)][1]
         env = {PORT_VARIABLES[service]: str(port)}
         if service == "post_service":
@@ -170,21 +171,27 @@ class LocalMesh:
         processes.wait_until(self._gateway_ready, "the Envoy gateway", START_TIMEOUT_SECONDS, child)
 
     def _gateway_ready(self) -> bool:
-        admin = f"http://{self.settings.host}:{self.settings.admin_port}"
-        clusters = _http_text(f"{admin}/clusters").splitlines()
         expected = {
             "media_service": len(self.settings.media_upstreams),
             "post_service": len(self.settings.post_upstreams),
             "reflection": 1,
         }
-        return _http_text(f"{admin}/ready").strip() == "LIVE" and all(
-            healthy_endpoints(clusters, name) == count for name, count in expected.items()
+        if _http_text(f"{self.settings.admin_url}/ready").strip() != "LIVE":
+            return False
+        routed = self.routed_endpoints()
+        return all(routed[name] == count for name, count in expected.items())
+
+    def routed_endpoints(self) -> Counter[str]:
+        """How many endpoints of each cluster Envoy routes to now (healthy ones)."""
+        lines = _http_text(f"{self.settings.admin_url}/clusters").splitlines()
+        return Counter(
+            line.split("::", 1)[0] for line in lines if line.endswith("::health_flags::healthy")
         )
 
     def _start(self, name: str, argv: list[str], **env: str) -> processes.Child:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-        kind = name.split("-")[0]
+        kind = _kind(name)
         if kind in METRICS_PORT_VARIABLES:
             env[METRICS_PORT_VARIABLES[kind]] = str(self.metrics_port(name))
         child = processes.start(name, argv, {**self.service_env(), **env}, ROOT, self._log_dir)
@@ -202,8 +209,9 @@ class LocalMesh:
                 "worker": s.worker_metrics_port,
             }
             first = component in configured or component.endswith("-1")
-            kind = component.split("-")[0]
-            self._metrics_ports[component] = configured[kind] if first else processes.free_port()
+            self._metrics_ports[component] = (
+                configured[_kind(component)] if first else processes.free_port()
+            )
         return self._metrics_ports[component]
 
     def metrics_url(self, component: str) -> str:
@@ -235,12 +243,9 @@ class LocalMesh:
         return env
 
 
-def healthy_endpoints(clusters: list[str], cluster: str) -> int:
-    """How many of a cluster's endpoints Envoy routes to (its /clusters lines)."""
-    return sum(
-        line.startswith(f"{cluster}::") and line.endswith("::health_flags::healthy")
-        for line in clusters
-    )
+def _kind(component: str) -> str:
+    """What a component runs: `media_service` for `media_service-2`."""
+    return component.split("-")[0]
 
 
 def envoy_binary() -> str:

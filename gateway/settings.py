@@ -101,6 +101,11 @@ class Settings:
         return f"http://{self.host}:{self.gateway_port}"
 
     @property
+    def admin_url(self) -> str:
+        """Envoy's admin: /ready, /clusters, /stats."""
+        return f"http://{self.host}:{self.admin_port}"
+
+    @property
     def storage_url(self) -> str:
         return self.s3_endpoint_url or f"http://{self.host}:{self.s3_port}"
 

@@ -144,7 +144,7 @@ def test_the_access_log_keeps_at_most_128_characters_of_a_request_id(api: Api, m
 
 def test_a_header_named_with_an_underscore_never_reaches_a_service(api: Api, settings):
     def dropped() -> int:
-        stats = httpx.get(f"http://127.0.0.1:{settings.admin_port}/stats?format=json").json()
+        stats = httpx.get(f"{settings.admin_url}/stats?format=json").json()
         return sum(
             s["value"]
             for s in stats["stats"]

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 
 from gateway import devkeys
-from gateway.localmesh import LocalMesh, healthy_endpoints
+from gateway.localmesh import LocalMesh
 from gateway.storage_setup import s3_client
 from tests import media_files
 from tests.conftest import RABBITMQ_URL, production_mesh
@@ -132,7 +132,9 @@ def test_killed_instances_and_workers_lose_no_upload(scaled: LocalMesh, tmp_path
         # One media_service instance dies without a word; Envoy routes around it.
         scaled.kill_component("media_service-1")
         killed_at = time.monotonic()
-        wait_for(lambda: _routed_to(scaled, "media_service") == 1, "Envoy to route around it", 20)
+        wait_for(
+            lambda: scaled.routed_endpoints()["media_service"] == 1, "Envoy to route around it", 20
+        )
         routed_around_s = time.monotonic() - killed_at
         served_before = len(load.posts)
         wait_for(lambda: len(load.posts) >= served_before + 10, "posts on the survivor", 60)
@@ -142,7 +144,7 @@ def test_killed_instances_and_workers_lose_no_upload(scaled: LocalMesh, tmp_path
 
         scaled.start_instance("media_service-1")
         scaled.start_worker(killed_worker)
-        wait_for(lambda: _routed_to(scaled, "media_service") == 2, "the instance back", 30)
+        wait_for(lambda: scaled.routed_endpoints()["media_service"] == 2, "the instance back", 30)
         restarted = Scrape(scaled.metrics_url("media_service-1"))
         served_before = len(load.posts)
         wait_for(lambda: len(load.posts) >= served_before + 10, "posts after the restart", 60)
@@ -174,15 +176,10 @@ def test_killed_instances_and_workers_lose_no_upload(scaled: LocalMesh, tmp_path
     )
 
 
-def _routed_to(mesh: LocalMesh, cluster: str) -> int:
-    admin = f"http://{mesh.settings.host}:{mesh.settings.admin_port}"
-    lines = httpx.get(f"{admin}/clusters", timeout=5).text.splitlines()
-    return healthy_endpoints(lines, cluster)
-
-
 def _envoy_stats(mesh: LocalMesh, prefix: str) -> dict[str, float]:
-    admin = f"http://{mesh.settings.host}:{mesh.settings.admin_port}"
-    text = httpx.get(f"{admin}/stats", params={"filter": f"^{prefix}"}, timeout=5).text
+    text = httpx.get(
+        f"{mesh.settings.admin_url}/stats", params={"filter": f"^{prefix}"}, timeout=5
+    ).text
     pairs = (line.split(": ", 1) for line in text.splitlines() if ": " in line)
     return {name: float(value) for name, value in pairs if value.replace(".", "").isdigit()}
 
