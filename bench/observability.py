@@ -25,10 +25,11 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from bench.mesh import BenchMesh, running_mesh
+from bench.sessions import SESSION_REQUEST, session_calls
 from bench.table import print_table
-from bench.wrk import Call, load
+from bench.wrk import load
 from gateway import devkeys, processes
-from genproto.media.v1 import media_pb2, media_pb2_grpc
+from genproto.media.v1 import media_pb2_grpc
 
 MESHES = 2
 ROUNDS = 2
@@ -39,7 +40,6 @@ CALLS = 500
 USERS = 5_000
 SECONDS = 6
 WARM_UP_SECONDS = 15
-SESSION = '{"fileName":"a.jpg","fileType":"image/jpeg","fileSize":100000,"mediaType":"post-image"}'
 
 RECORD_CALL = textwrap.dedent(
     """
@@ -111,7 +111,7 @@ def _traced(on: bool) -> dict[str, float]:
         with running_mesh(**overrides) as bench:
             bench.mesh.stop_component("worker")
             tokens = [devkeys.mint_token(bench.settings, f"bench-{i}") for i in range(USERS)]
-            calls = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
+            calls = session_calls(tokens)
             load(bench.settings.gateway_url, calls, WARM_UP_SECONDS)  # every token seen
             _one_at_a_time(bench, tokens)  # warm-up
             p50s = [_one_at_a_time(bench, tokens) for _ in range(ROUNDS)]
@@ -125,16 +125,13 @@ def _traced(on: bool) -> dict[str, float]:
 def _one_at_a_time(bench: BenchMesh, tokens: list[str]) -> float:
     """The median latency of CALLS sessions, one at a time, each for the next user."""
     address = f"127.0.0.1:{bench.settings.media_port}"
-    request = media_pb2.CreateUploadSessionRequest(
-        file_name="a.jpg", file_type="image/jpeg", file_size=100_000, media_type="post-image"
-    )
     with grpc.insecure_channel(address) as channel:
         stub = media_pb2_grpc.MediaServiceStub(channel)
         samples = []
         for i in range(CALLS):
             metadata = [("authorization", f"Bearer {tokens[i % len(tokens)]}")]
             started = time.perf_counter()
-            stub.CreateUploadSession(request, metadata=metadata, timeout=30)
+            stub.CreateUploadSession(SESSION_REQUEST, metadata=metadata, timeout=30)
             samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
 

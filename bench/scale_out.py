@@ -20,8 +20,9 @@ from contextlib import contextmanager
 import httpx
 
 from bench.mesh import BenchMesh, running_mesh
+from bench.sessions import session_calls
 from bench.table import print_table, rate_row
-from bench.wrk import Call, Result, load
+from bench.wrk import Result, load
 from gateway import devkeys, processes
 from gateway.localmesh import LocalMesh
 
@@ -30,7 +31,6 @@ ROUNDS = 3
 SECONDS = 8
 WARM_UP_SECONDS = 10
 KILLS = 3
-SESSION = '{"fileName":"a.jpg","fileType":"image/jpeg","fileSize":100000,"mediaType":"post-image"}'
 
 
 def main() -> None:
@@ -76,7 +76,7 @@ def _mesh(instances: int, processes_each: int) -> Iterator[BenchMesh]:
 def _sessions(bench: BenchMesh, tokens: list[str]) -> Result:
     """Warmed up (pools full, tokens seen), then measured. A user makes about
     3 sessions a round, under the cap of 20 pending over the 3 rounds."""
-    calls = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
+    calls = session_calls(tokens)
     load(bench.settings.gateway_url, calls, WARM_UP_SECONDS)
     return load(bench.settings.gateway_url, calls, SECONDS)
 

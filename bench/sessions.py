@@ -43,7 +43,11 @@ SECONDS = 10
 SHORT_SECONDS = 4
 WARM_UP_SECONDS = 5
 MESH_WARM_UP_SECONDS = 45
+# The session every benchmark asks for: as a REST body, and as a gRPC request.
 SESSION = '{"fileName":"a.jpg","fileType":"image/jpeg","fileSize":100000,"mediaType":"post-image"}'
+SESSION_REQUEST = media_pb2.CreateUploadSessionRequest(
+    file_name="a.jpg", file_type="image/jpeg", file_size=100_000, media_type="post-image"
+)
 FILLER_ROWS = 1_000_000
 
 
@@ -52,12 +56,17 @@ def main() -> None:
         settings = bench.settings
         bench.mesh.stop_component("worker")  # jobs wait in the queue: no processing CPU here
         tokens = [devkeys.mint_token(settings, f"bench-{i}") for i in range(USERS)]
-        sessions = [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
+        sessions = session_calls(tokens)
         with companion.running(settings, bench.directory) as companion_url:
             empty = _against_companion(settings, sessions, companion_url)
         _other_paths(settings, tokens)
         _native_grpc(settings, tokens)
         _with_a_million_rows(settings, bench.database_url, sessions, empty)
+
+
+def session_calls(tokens: list[str]) -> list[Call]:
+    """One REST CreateUploadSession per user, in turn."""
+    return [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens]
 
 
 def _against_companion(settings: Settings, sessions: list[Call], companion_url: str) -> float:
@@ -96,7 +105,7 @@ def _other_paths(settings: Settings, tokens: list[str]) -> None:
         "ceiling: refused before any lookup": [Call(t, "GET", f"/api/v1/media/{too_long}") for t in tokens],
         "GetMedia": [Call(t, "GET", f"/api/v1/media/{m}") for t, m in owned],
         "ListMedia (20 a page)": [Call(t, "GET", "/api/v1/media?pageSize=20") for t, _ in owned],
-        "CreateUploadSession": [Call(t, "POST", "/api/v1/media/upload-session", SESSION) for t in tokens],
+        "CreateUploadSession": session_calls(tokens),
         "CompleteUpload (single PUT)": [Call(t, "POST", f"/api/v1/media/{m}/complete") for t, m in uploaded],
         "CreatePost (text)": [Call(t, "POST", "/feed/submit", '{"content":"bench"}') for t in tokens],
     }  # fmt: skip
@@ -160,14 +169,13 @@ def _uploaded_media(settings: Settings, tokens: list[str]) -> list[tuple[str, st
 def _native_grpc(settings: Settings, tokens: list[str]) -> None:
     address = f"127.0.0.1:{settings.media_port}"
     stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
-    request = media_pb2.CreateUploadSessionRequest(
-        file_name="a.jpg", file_type="image/jpeg", file_size=100_000, media_type="post-image"
-    )
 
     def call(i: int) -> float:
         started = time.perf_counter()
         stub.CreateUploadSession(
-            request, metadata=[("authorization", f"Bearer {tokens[i % len(tokens)]}")], timeout=30
+            SESSION_REQUEST,
+            metadata=[("authorization", f"Bearer {tokens[i % len(tokens)]}")],
+            timeout=30,
         )
         return (time.perf_counter() - started) * 1000
 
