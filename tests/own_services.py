@@ -5,13 +5,19 @@ environment overrides), so what it writes is what the mesh sees."""
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+import grpc
 
 from gateway import processes
 from gateway.localmesh import LocalMesh
 from gateway.settings import ROOT
+from genproto.media.v1 import media_pb2_grpc
 from tests.storage_tap import StorageTap
-from tests.support import free_port, grpc_serving
+from tests.support import database_url_through, free_port, grpc_serving
+from tests.tcp_proxy import TcpProxy
 
 
 @contextmanager
@@ -56,3 +62,34 @@ def tapped_media_service(mesh: LocalMesh, log_dir: Path) -> Iterator[tuple[str, 
             yield address, tap
     finally:
         tap.close()
+
+
+@dataclass
+class Isolated:
+    address: str
+    stub: media_pb2_grpc.MediaServiceStub
+    database: TcpProxy
+    storage: TcpProxy
+    child: processes.Child
+
+
+@contextmanager
+def isolated_media_service(mesh, log_dir: Path, wait: bool = True) -> Iterator[Isolated]:
+    """A media_service of its own reaching the mesh's database and storage
+    through TCP proxies the test can make hang or refuse."""
+    settings = mesh.settings
+    database = TcpProxy(urlparse(settings.database_url).port or 5432)
+    storage = TcpProxy(settings.s3_port)
+    try:
+        with own_media_service(
+            mesh,
+            log_dir,
+            wait,
+            DATABASE_URL=database_url_through(settings.database_url, database.port),
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
+        ) as (address, child):
+            stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
+            yield Isolated(address, stub, database, storage, child)
+    finally:
+        database.close()
+        storage.close()

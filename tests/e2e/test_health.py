@@ -2,10 +2,8 @@
 needs does not answer, and SERVING again once it does, checked in the
 background (mesh.health)."""
 
-from urllib.parse import urlparse
-
-from tests.own_services import own_media_service, own_service
-from tests.support import database_url_through, grpc_health, wait_for
+from tests.own_services import isolated_media_service, own_service
+from tests.support import grpc_health, wait_for
 from tests.tcp_proxy import TcpProxy
 
 # Two check intervals and a check's timeout, with room for a busy machine.
@@ -19,25 +17,14 @@ def _says(address: str, status: str) -> None:
 def test_media_service_is_not_serving_while_its_database_or_storage_is_down(
     mesh, settings, tmp_path
 ):
-    database = TcpProxy(urlparse(settings.database_url).port or 5432)
-    storage = TcpProxy(settings.s3_port)
-    try:
-        with own_media_service(
-            mesh,
-            tmp_path,
-            DATABASE_URL=database_url_through(settings.database_url, database.port),
-            S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
-        ) as (address, _):
-            for dependency in (database, storage):
-                dependency.refuse()
-                _says(address, "NOT_SERVING")
-                # Alive all the same: a liveness probe must not restart it.
-                assert grpc_health(address, "liveness") == "SERVING"
-                dependency.heal()
-                _says(address, "SERVING")
-    finally:
-        database.close()
-        storage.close()
+    with isolated_media_service(mesh, tmp_path) as service:
+        for dependency in (service.database, service.storage):
+            dependency.refuse()
+            _says(service.address, "NOT_SERVING")
+            # Alive all the same: a liveness probe must not restart it.
+            assert grpc_health(service.address, "liveness") == "SERVING"
+            dependency.heal()
+            _says(service.address, "SERVING")
 
 
 def test_post_service_is_not_serving_while_media_service_is_unreachable(mesh, settings, tmp_path):

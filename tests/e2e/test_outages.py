@@ -8,10 +8,6 @@ is what the mesh sees. Calls go straight at its port, as the gateway's would.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 import grpc
@@ -20,44 +16,14 @@ import psycopg2
 import pytest
 
 from gateway import processes
-from genproto.media.v1 import media_pb2, media_pb2_grpc
+from genproto.media.v1 import media_pb2
 from tests.conftest import token_for
-from tests.own_services import own_media_service
-from tests.support import database_url_through, grpc_serving, small_jpeg, wait_for
-from tests.tcp_proxy import TcpProxy
+from tests.own_services import isolated_media_service
+from tests.support import grpc_serving, small_jpeg, wait_for
 
 MIB = 1024 * 1024
 # The gateway's timeout for a write: the service must answer before it.
 GATEWAY_TIMEOUT_SECONDS = 15
-
-
-@dataclass
-class Isolated:
-    address: str
-    stub: media_pb2_grpc.MediaServiceStub
-    database: TcpProxy
-    storage: TcpProxy
-    child: processes.Child
-
-
-@contextmanager
-def isolated_media_service(mesh, log_dir: Path, wait: bool = True) -> Iterator[Isolated]:
-    settings = mesh.settings
-    database = TcpProxy(urlparse(settings.database_url).port or 5432)
-    storage = TcpProxy(settings.s3_port)
-    try:
-        with own_media_service(
-            mesh,
-            log_dir,
-            wait,
-            DATABASE_URL=database_url_through(settings.database_url, database.port),
-            S3_ENDPOINT_URL=f"http://127.0.0.1:{storage.port}",
-        ) as (address, child):
-            stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
-            yield Isolated(address, stub, database, storage, child)
-    finally:
-        database.close()
-        storage.close()
 
 
 def _statuses(database_url: str, owner: str) -> list[str]:
