@@ -19,8 +19,15 @@ BENCH_TOOLS := $(VENV)/.bench-tools
 DEPLOY_VENV := $(VENV)/deploy-tools
 DEPLOY_TOOLS := $(DEPLOY_VENV)/.installed
 DEPLOY_SETTINGS := deploy/kubernetes/base/envoy-settings.env
+# buf (buf.yaml): protos/ beside the google/ files they import, copied from the
+# googleapis-common-protos package into a git-ignored module; `buf breaking`
+# compares against protos/baseline.binpb, the protos of PROTOS_BASELINE_REF.
+BUF := $(VENV)/bin/buf
+GOOGLEAPIS := build/googleapis
+BUF_IMPORTS := $(GOOGLEAPIS)/.copied
+PROTOS_BASELINE_REF := d31bcbd
 
-.PHONY: run test token protos bench check lint install clean
+.PHONY: run test token protos protos-baseline bench check lint install clean
 
 run: $(STUBS) $(WEB_BUILT)
 	$(PY) -m gateway run
@@ -30,10 +37,12 @@ test: lint $(BROWSER) $(DEPLOY_TOOLS)
 	cd web && npm test --silent
 	$(PY) -m pytest
 
-lint: $(STUBS) $(WEB_BUILT)
+lint: $(STUBS) $(WEB_BUILT) $(BUF_IMPORTS)
+	$(BUF) lint
+	$(BUF) breaking --against protos/baseline.binpb
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway bench
+	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway harness bench
 	cd web && npx tsc --noEmit
 
 token: $(INSTALLED)
@@ -45,6 +54,18 @@ bench: $(STUBS) $(WEB_BUILT) $(BROWSER) $(BENCH_TOOLS)
 protos: $(INSTALLED)
 	$(PY) protos/generate.py
 	@touch $(STUBS)
+
+# Rebuilds the committed baseline of `buf breaking` from the protos of
+# PROTOS_BASELINE_REF, in a scratch workspace laid out as the root one, with the
+# google/ files they import. To move it past an agreed breaking change: set
+# PROTOS_BASELINE_REF to a commit that has the change, run this, commit both.
+protos-baseline: $(INSTALLED)
+	rm -rf build/protos-baseline && mkdir -p build/protos-baseline
+	git archive -o build/protos-baseline.tar $(PROTOS_BASELINE_REF) protos
+	tar -xf build/protos-baseline.tar -C build/protos-baseline
+	cp buf.yaml build/protos-baseline/
+	$(PY) protos/generate.py --googleapis build/protos-baseline/$(GOOGLEAPIS) build/protos-baseline/protos
+	$(BUF) build build/protos-baseline/protos --exclude-source-info -o protos/baseline.binpb
 
 check: test
 
@@ -91,13 +112,17 @@ $(WEB_BUILT): $(WEB_STUBS) $(WEB_SOURCES)
 	cd web && node scripts/build.mjs
 	@touch $@
 
+$(BUF_IMPORTS): $(INSTALLED) $(PROTOS) protos/generate.py
+	$(PY) protos/generate.py --googleapis $(GOOGLEAPIS)
+	@touch $@
+
 # Stubs are generated, never committed: regenerated whenever a .proto changes.
 $(STUBS): $(INSTALLED) $(PROTOS)
 	$(PY) protos/generate.py
 	@touch $@
 
 clean:
-	rm -rf genproto .data web/src/gen web/dist web/build
+	rm -rf genproto .data web/src/gen web/dist web/build build
 
 # The tools that render deploy/ offline for tests/deploy (no container engine
 # needed): docker-compose (`config`) and kubectl (`kustomize`). PyYAML 5.4.1,

@@ -23,10 +23,10 @@ from bench.table import print_table, upload_row
 from gateway import devkeys
 from gateway.localmesh import LocalMesh
 from gateway.settings import Settings
-from tests.conftest import mesh_environment
-from tests.media_files import padded_video
-from tests.support import fresh_postgres_database
-from tests.web.conftest import CHROMIUM_ARGS
+from harness.browser import CHROMIUM_ARGS
+from harness.environment import mesh_environment
+from harness.media_files import padded_video
+from harness.postgres import fresh_postgres_database
 
 MIB = 1024 * 1024
 SIZE = 64 * MIB

@@ -27,9 +27,10 @@ from bench.table import print_table, upload_row
 from gateway import devkeys
 from gateway.localmesh import LocalMesh
 from gateway.settings import ROOT, Settings
+from harness.environment import mesh_environment
+from harness.media_files import write_fake_mp4
+from harness.postgres import fresh_postgres_database
 from media_client import MediaClient, ProcessingFailed
-from tests.conftest import mesh_environment
-from tests.support import fresh_postgres_database, write_fake_mp4
 
 AWSCLI_VERSION = "1.46.3"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "media-mesh" / "awscli"

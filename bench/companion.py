@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway import processes
+from gateway.processes import free_port
 from gateway.settings import Settings
-from tests.support import free_port
 
 VERSION = "6.2.2"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "media-mesh" / "companion"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from gateway.localmesh import LocalMesh
 from gateway.settings import Settings
-from tests.conftest import RABBITMQ_URL, delete_queues, mesh_environment
-from tests.support import fresh_postgres_database
+from harness.broker import RABBITMQ_URL, delete_queues
+from harness.environment import mesh_environment
+from harness.postgres import fresh_postgres_database
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from functools import partial
 from pathlib import Path
 
 from bench.table import print_table, summarize
-from media_service.images import Undecodable, process_image
-from media_service.videos import VideoLimits, process_video
-from tests import media_files
+from harness import media_files
+from media_service.processing.images import Undecodable, process_image
+from media_service.processing.videos import VideoLimits, process_video
 
 RUNS = 7
 MAX_PIXELS = 100_000_000

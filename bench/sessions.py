@@ -35,7 +35,7 @@ from bench.wrk import Call, Result, load
 from gateway import devkeys
 from gateway.settings import Settings
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.support import small_jpeg
+from harness.media_files import small_jpeg
 
 USERS = 10_000
 ROUNDS = 3

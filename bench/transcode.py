@@ -1,6 +1,6 @@
 """The `video` variant's cost on this machine: camera-like clips (moving
 picture, AAC sound) encoded to 720p H.264, or remuxed when already compliant,
-by the worker's own code (media_service.transcoding) with its default preset
+by the worker's own code (media_service.processing.transcoding) with its default preset
 and two threads. Each clip RUNS times; the medians of the wall time and of
 the CPU time (ffmpeg's user + system: the work one core would do), each as a
 ratio to the clip's duration. The issue's bar: at most 60 s of work per
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.table import print_table
-from media_service.ffmpeg import VideoLimits
-from media_service.transcoding import PRESET, transcode
-from media_service.videos import probe_source
-from tests import media_files
+from harness import media_files
+from media_service.processing.ffmpeg import VideoLimits
+from media_service.processing.transcoding import PRESET, transcode
+from media_service.processing.videos import probe_source
 
 RUNS = 3
 LIMITS = VideoLimits(max_pixels=8192 * 4320, timeout_seconds=600)

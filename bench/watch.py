@@ -30,7 +30,9 @@ from bench.table import print_table, summarize
 from gateway import devkeys
 from gateway.settings import Settings
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.support import Api, put, small_jpeg, wait_for
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
 
 MEDIA = 200
 IN_FLIGHT = 8  # uploads at once, each by a user of its own, each with one stream

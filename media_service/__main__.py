@@ -8,14 +8,11 @@ from media_service.servicer import MediaServicer
 from media_service.storage import Storage
 from media_service.uploads import Uploads
 from mesh import health
-from mesh.api import internal_methods
 from mesh.health import Dependency
-from mesh.server import Running, Service, create_server
-from mesh.service import run_service, standard_middleware
+from mesh.server import Running, Service
+from mesh.service import run_service, service_server
 
 SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"]
-SERVICE_NAME = SERVICE.full_name
-INTERNAL_METHODS = internal_methods(SERVICE)
 MIGRATIONS = ("media_service.migrations", "media_schema_migrations")
 EMBEDDED_WORKER_THREADS = 2
 
@@ -32,14 +29,13 @@ def build(config: MediaConfig) -> Running:
     uploads = Uploads(storage, jobs.enqueue_processing, config.uploads)
     watcher = watcher_for(config)
     servicer = MediaServicer(uploads, storage, watcher)
-    running = create_server(
-        [Service(SERVICE_NAME, servicer, media_pb2_grpc.add_MediaServiceServicer_to_server)],
-        standard_middleware(config.auth, database, internal=INTERNAL_METHODS),
-        config.server.address,
+    running = service_server(
+        config,
+        database,
+        [Service.of(SERVICE, servicer, media_pb2_grpc.add_MediaServiceServicer_to_server)],
         # A stream holds a thread for as long as it is open: room for as many
         # as a process takes, beside the threads of the unary calls.
         threads=config.server.threads + config.watch.per_process,
-        reuse_port=config.server.processes > 1,
     )
     running.on_drain.append(watcher.drain)
     running.needs += [health.database(database), Dependency("storage", storage.check_reachable)]

@@ -23,12 +23,13 @@ from typing import Any
 from google.rpc import error_details_pb2
 
 from media_service.config import UploadPolicy
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import ENDED
 from media_service.usage import DAILY_TOTAL, STORED_TOTAL, Quota, day_start, in_bytes, usage_of
 from mesh.db import DATABASE_UNAVAILABLE, insert_serialized, sql_for, while_awaited
 from mesh.errors import MeshError, ResourceExhausted, Unavailable
 
-_ENDED = ", ".join(f"'{status}'" for status in Status.ENDED)
+_ENDED = ", ".join(f"'{status}'" for status in ENDED)
 # How many of a user's uploads can still write to storage. Params: owner, now, now.
 WRITABLE = (
     "SELECT COUNT(*) FROM media WHERE owner_id = %s AND ("

@@ -1,16 +1,18 @@
 """How media_service's parts are put together in a process: the servers, the
-workers, the janitor."""
+workers, the janitor. The entry points (`__main__`, `worker`, `janitor`) import
+this module; it imports none of them."""
 
 import threading
 from datetime import timedelta
 
 import dramatiq
 
-from media_service import janitor
 from media_service.changes import feed_for
+from media_service.cleanup import Janitor
 from media_service.config import MediaConfig
 from media_service.models import database
-from media_service.processing import Jobs, Processor, make_broker
+from media_service.processing.jobs import Jobs, make_broker
+from media_service.processing.processor import Processor
 from media_service.storage import Storage
 from media_service.stream_slots import StreamSlots
 from media_service.watching import Watcher
@@ -37,14 +39,14 @@ def watcher_for(config: MediaConfig) -> Watcher:
     return Watcher(feed_for(config.database_url), slots, policy.keepalive_seconds)
 
 
-def janitor_for(config: MediaConfig, jobs: Jobs | None = None) -> janitor.Janitor:
+def janitor_for(config: MediaConfig, jobs: Jobs | None = None) -> Janitor:
     """Without `jobs` (a one-off pass), forgotten jobs are queued only on a real broker."""
     if jobs is None and config.broker_url:
         jobs = jobs_for(config)
     if not database.obj:
         open_media_database(config, connections=2)
     enqueue = jobs.enqueue_processing if jobs else None
-    return janitor.Janitor(
+    return Janitor(
         Storage(config.storage),
         enqueue,
         timedelta(seconds=config.processing.unattached_ttl_seconds),

@@ -5,7 +5,8 @@ the update run in one transaction holding row locks, so of two posts racing
 for a media exactly one gets it.
 """
 
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import ATTACHABLE, Status
 from mesh.db import locked, utcnow, write_transaction
 from mesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from mesh.ids import checked_id
@@ -57,7 +58,7 @@ def _check_attachable(media: Media | None, media_id: str, user_id: str, post_id:
         return
     if media.post_id:
         raise AlreadyExists(f"media {media_id} is already attached to another post")
-    if media.status not in Status.ATTACHABLE:
+    if media.status not in ATTACHABLE:
         raise FailedPrecondition(
             f"media {media_id} is {media.status}; only UPLOADED, PROCESSING or READY media "
             "can be attached"

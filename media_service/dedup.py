@@ -13,7 +13,8 @@ looks for sharers.
 
 from typing import Any
 
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import ENDED, Status
 from media_service.validation import Declaration
 from mesh.db import locked
 
@@ -38,7 +39,7 @@ def twin_of(user_id: str, declaration: Declaration) -> Media | None:
     type) and visibility, if there is one."""
     if not declaration.checksum_sha256:
         return None
-    return (
+    twin: Media | None = (
         Media.select()
         .where(
             (Media.owner_id == user_id)
@@ -52,6 +53,7 @@ def twin_of(user_id: str, declaration: Declaration) -> Media | None:
         .order_by(Media.created_at)
         .first()
     )
+    return twin
 
 
 def copy_fields(twin: Media) -> dict[str, Any]:
@@ -70,9 +72,7 @@ def shared_elsewhere(storage_key: str, media_id: str) -> bool:
     return (
         Media.select(Media.id)
         .where(
-            (Media.storage_key == storage_key)
-            & (Media.id != media_id)
-            & Media.status.not_in(Status.ENDED)
+            (Media.storage_key == storage_key) & (Media.id != media_id) & Media.status.not_in(ENDED)
         )
         .exists()
     )

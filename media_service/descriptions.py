@@ -13,7 +13,8 @@ import struct
 from dataclasses import dataclass
 
 from media_service import library
-from media_service.models import Media, Status
+from media_service.models import Media
+from media_service.status import LIVE
 from mesh.db import utcnow
 from mesh.errors import FailedPrecondition, InvalidArgument
 from mesh.ids import checked_id
@@ -23,7 +24,6 @@ MAX_DESCRIPTION_CHARS = 1500
 # A focal point is relative to the centre: -1 is the left (bottom) edge, 1 the right (top).
 FOCUS_RANGE = (-1.0, 1.0)
 FLOAT32_MAX = 3.4028234663852886e38  # the largest finite 32-bit float
-UPDATABLE = (Status.PENDING, Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def update(
         fields.update(focus_x=focus.x, focus_y=focus.y)
     changed = (
         Media.update(updated_at=utcnow(), **fields)
-        .where((Media.id == media_id) & (Media.owner_id == user_id) & (Media.status.in_(UPDATABLE)))
+        .where((Media.id == media_id) & (Media.owner_id == user_id) & (Media.status.in_(LIVE)))
         .execute()
     )
     if not changed:
@@ -57,7 +57,7 @@ def update(
         # (statuses it never leaves), which is why the update found nothing.
         media = library.owned(user_id, media_id)
         raise FailedPrecondition(
-            f"media {media_id} is {media.status}; only {_listed(UPDATABLE)} media can be updated"
+            f"media {media_id} is {media.status}; only {_listed(LIVE)} media can be updated"
         )
     return Media.get_by_id(media_id)
 

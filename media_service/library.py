@@ -1,10 +1,11 @@
 """The caller's media: read one, list them, delete one."""
 
 from media_service.dedup import shared_elsewhere
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import Status, move
 from media_service.storage import Storage
 from mesh import paging
-from mesh.db import locked, utcnow, write_transaction
+from mesh.db import locked, write_transaction
 from mesh.errors import Conflict, NotFound
 from mesh.ids import checked_id
 
@@ -39,9 +40,7 @@ def delete(storage: Storage, user_id: str, media_id: str) -> Media:
                 raise Conflict(
                     f"media {media_id} is attached to post {media.post_id}; delete the post first"
                 )
-            Media.update(status=Status.DELETED, updated_at=utcnow()).where(
-                Media.id == media.id
-            ).execute()
+            move(Media.id == media.id, Status(media.status), Status.DELETED)
     # The janitor removes it all again once no presigned URL of it can be used.
     # Objects another media shares (a deduplicated copy) stay for it.
     if not shared_elsewhere(media.storage_key, media.id):

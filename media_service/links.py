@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from media_service.models import Media, Status, Visibility
+from media_service.models import Media, Visibility
+from media_service.status import ENDED
 from media_service.storage import derived_prefix
 
 Sign = Callable[[str], str]  # an object key -> a presigned GET of it
@@ -43,7 +44,7 @@ def links_of(media: Media, sign: Sign) -> Links:
             poster_url=media.poster_url or "",
             variants=[_shown(v, v.get("url", "")) for v in variants],
         )
-    if media.status in Status.ENDED:
+    if media.status in ENDED:
         sign = _no_url
     beside = derived_prefix(media.storage_key)
     return Links(
@@ -60,7 +61,7 @@ def original_url(media: Media, sign: Sign) -> str:
         return ""
     if media.visibility != Visibility.PRIVATE:
         return str(media.cdn_url)
-    return "" if media.status in Status.ENDED else sign(media.storage_key)
+    return "" if media.status in ENDED else sign(media.storage_key)
 
 
 def _shown(variant: dict[str, Any], url: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Counted where the thing happens: uploads where their status moves, jobs in
 the worker, the janitor's actions per pass. The queue's depth is the
-worker's (media_service.queue_depth).
+worker's (media_service.processing.queue_depth).
 """
 
 from prometheus_client import Counter, Histogram

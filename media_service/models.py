@@ -17,26 +17,6 @@ from mesh.db import utcnow
 database = DatabaseProxy()
 
 
-class Status:
-    """Media statuses; see the design's status section for the transitions."""
-
-    PENDING = "PENDING"
-    UPLOADED = "UPLOADED"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
-    EXPIRED = "EXPIRED"
-    ABORTED = "ABORTED"
-    REJECTED = "REJECTED"
-    DELETED = "DELETED"
-
-    ATTACHABLE = (UPLOADED, PROCESSING, READY)
-    # Ended before or instead of becoming media: their storage is emptied by the janitor.
-    ENDED = (EXPIRED, REJECTED, ABORTED, DELETED)
-    # Nothing more happens to these by itself: a watcher of them has seen it all.
-    SETTLED = (READY, FAILED, *ENDED)
-
-
 class Visibility:
     """Who may read a media's files (media_service.links hands out their URLs).
 
@@ -53,7 +33,7 @@ class Media(Model):
     id = CharField(primary_key=True, max_length=36)
     owner_id = CharField(max_length=255)
     media_type = CharField(max_length=32)
-    status = CharField(max_length=16)
+    status = CharField(max_length=16)  # media_service.status
     file_name = CharField(max_length=255)
     file_type = CharField(max_length=100)
     file_size = BigIntegerField()

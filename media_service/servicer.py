@@ -1,7 +1,8 @@
 """MediaService over gRPC: decode the request, call the domain, encode the reply."""
 
 from collections.abc import Iterator
-from typing import Any
+
+import grpc
 
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from media_service import attachments, descriptions, library
@@ -25,7 +26,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         self._sign = storage.presign_get  # a private media's URLs, minted on every reply
 
     def CreateUploadSession(
-        self, request: Any, context: Any
+        self, request: media_pb2.CreateUploadSessionRequest, context: grpc.ServicerContext
     ) -> media_pb2.CreateUploadSessionResponse:
         declaration = Declaration(
             file_name=request.file_name,
@@ -50,12 +51,14 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             deduplicated=session.deduplicated,
         )
 
-    def CompleteUpload(self, request: Any, context: Any) -> media_pb2.CompleteUploadResponse:
+    def CompleteUpload(
+        self, request: media_pb2.CompleteUploadRequest, context: grpc.ServicerContext
+    ) -> media_pb2.CompleteUploadResponse:
         media = self._uploads.complete(current_caller().user_id, request.media_id)
         return _completed(media, self._sign)
 
     def CompleteMultipartUpload(
-        self, request: Any, context: Any
+        self, request: media_pb2.CompleteMultipartUploadRequest, context: grpc.ServicerContext
     ) -> media_pb2.CompleteUploadResponse:
         parts = [(p.part_number, p.etag) for p in request.parts]
         media = self._uploads.complete_multipart(
@@ -63,7 +66,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         )
         return _completed(media, self._sign)
 
-    def ListUploadParts(self, request: Any, context: Any) -> media_pb2.ListUploadPartsResponse:
+    def ListUploadParts(
+        self, request: media_pb2.ListUploadPartsRequest, context: grpc.ServicerContext
+    ) -> media_pb2.ListUploadPartsResponse:
         listing = self._uploads.list_parts(
             current_caller().user_id, request.media_id, request.part_number_marker
         )
@@ -82,15 +87,21 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             next_part_number_marker=listing.next_part_number_marker,
         )
 
-    def AbortUpload(self, request: Any, context: Any) -> media_pb2.Media:
+    def AbortUpload(
+        self, request: media_pb2.AbortUploadRequest, context: grpc.ServicerContext
+    ) -> media_pb2.Media:
         aborted = self._uploads.abort(current_caller().user_id, request.media_id)
         return media_message(aborted, self._sign)
 
-    def GetMedia(self, request: Any, context: Any) -> media_pb2.Media:
+    def GetMedia(
+        self, request: media_pb2.GetMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.Media:
         media = library.owned(current_caller().user_id, request.media_id)
         return media_message(media, self._sign)
 
-    def ListMedia(self, request: Any, context: Any) -> media_pb2.ListMediaResponse:
+    def ListMedia(
+        self, request: media_pb2.ListMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.ListMediaResponse:
         media, next_token = library.list_media(
             current_caller().user_id, request.page_size, request.page_token
         )
@@ -98,7 +109,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             media=[media_message(m, self._sign) for m in media], next_page_token=next_token
         )
 
-    def UpdateMedia(self, request: Any, context: Any) -> media_pb2.Media:
+    def UpdateMedia(
+        self, request: media_pb2.UpdateMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.Media:
         focus = request.focus if request.HasField("focus") else None
         updated = descriptions.update(
             current_caller().user_id,
@@ -108,15 +121,21 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         )
         return media_message(updated, self._sign)
 
-    def GetUsage(self, request: Any, context: Any) -> media_pb2.Usage:
+    def GetUsage(
+        self, request: media_pb2.GetUsageRequest, context: grpc.ServicerContext
+    ) -> media_pb2.Usage:
         usage = self._uploads.usage(current_caller().user_id)
         return media_pb2.Usage(daily_upload=_quota(usage.daily), stored=_quota(usage.stored))
 
-    def DeleteMedia(self, request: Any, context: Any) -> media_pb2.Media:
+    def DeleteMedia(
+        self, request: media_pb2.DeleteMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.Media:
         deleted = library.delete(self._storage, current_caller().user_id, request.media_id)
         return media_message(deleted, self._sign)
 
-    def WatchMedia(self, request: Any, context: Any) -> Iterator[media_pb2.MediaEvent]:
+    def WatchMedia(
+        self, request: media_pb2.WatchMediaRequest, context: grpc.ServicerContext
+    ) -> Iterator[media_pb2.MediaEvent]:
         watch = self._watcher.open(current_caller().user_id, list(request.media_ids))
         # A cancelled stream may never be resumed: its end frees what it holds.
         if not context.add_callback(watch.close):
@@ -127,17 +146,23 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             else:
                 yield media_pb2.MediaEvent(media=media_message(media, self._sign))
 
-    def AttachMedia(self, request: Any, context: Any) -> media_pb2.AttachMediaResponse:
+    def AttachMedia(
+        self, request: media_pb2.AttachMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.AttachMediaResponse:
         attached = attachments.attach(
             current_caller().user_id, request.post_id, list(request.media_ids)
         )
         return media_pb2.AttachMediaResponse(media=[media_message(m, self._sign) for m in attached])
 
-    def DetachMedia(self, request: Any, context: Any) -> media_pb2.DetachMediaResponse:
+    def DetachMedia(
+        self, request: media_pb2.DetachMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.DetachMediaResponse:
         detached = attachments.detach(current_caller().user_id, request.post_id)
         return media_pb2.DetachMediaResponse(media_ids=detached)
 
-    def ListPostMedia(self, request: Any, context: Any) -> media_pb2.ListPostMediaResponse:
+    def ListPostMedia(
+        self, request: media_pb2.ListPostMediaRequest, context: grpc.ServicerContext
+    ) -> media_pb2.ListPostMediaResponse:
         media = attachments.media_of_posts(list(request.post_ids))
         return media_pb2.ListPostMediaResponse(media=[media_message(m, self._sign) for m in media])
 

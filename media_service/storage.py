@@ -140,7 +140,7 @@ class Storage:
             reply = self._client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}", IfMatch=etag
             )
-            return reply["Body"].read()
+            return bytes(reply["Body"].read())
 
     def sha256_base64(self, key: str, etag: str) -> str:
         """SHA-256 of exactly the version with `etag`, streamed (for small objects)."""
@@ -194,7 +194,7 @@ class Storage:
             reply = self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType=content_type, **extra
             )
-        return reply["UploadId"]
+        return str(reply["UploadId"])
 
     def presign_part(
         self, key: str, upload_id: str, number: int, size: int, checksum_sha256: str | None = None

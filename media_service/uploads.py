@@ -24,8 +24,9 @@ from media_service import library, metrics, verification
 from media_service.admission import admit
 from media_service.config import UploadPolicy
 from media_service.dedup import copy_fields, still_ready, twin_of
-from media_service.models import Media, Status, Visibility, database
+from media_service.models import Media, Visibility, database
 from media_service.multipart import URL_BATCH, check_against_storage, check_parts_list
+from media_service.status import VERIFIED, Status, move
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.usage import Usage, usage_of
 from media_service.validation import (
@@ -42,7 +43,6 @@ from mesh.errors import FailedPrecondition, InvalidArgument
 log = logging.getLogger(__name__)
 
 # Completed uploads: a repeated complete returns them as they are.
-DONE = (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Where private media live: the CDN serves every key but these (see the README).
 PRIVATE_PREFIX = "private/"
@@ -134,7 +134,7 @@ class Uploads:
 
     def complete(self, user_id: str, media_id: str) -> Media:
         media = library.owned(user_id, media_id)
-        if media.status in DONE:
+        if media.status in VERIFIED:
             return media  # idempotent: the first complete already did the work
         if media.upload_id:
             raise FailedPrecondition(
@@ -152,7 +152,7 @@ class Uploads:
             )
         if upload_id != media.upload_id:
             raise InvalidArgument(f"uploadId does not match the upload of media {media_id}")
-        if media.status in DONE:
+        if media.status in VERIFIED:
             return media
         _require_pending(media, "completed")
         check_parts_list(parts, _layout(media).total_parts)
@@ -167,7 +167,7 @@ class Uploads:
         media = library.owned(user_id, media_id)
         # A repeated abort (after a storage outage, say) removes what is left.
         if media.status != Status.ABORTED:
-            if not _move(media, Status.PENDING, Status.ABORTED):
+            if not move(Media.id == media.id, Status.PENDING, Status.ABORTED):
                 raise FailedPrecondition(
                     f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
                 )
@@ -316,8 +316,8 @@ class Uploads:
         if mismatch:
             self._reject(media, mismatch)
         # Conditional on PENDING: of two racing completes exactly one wins and enqueues.
-        if _move(
-            media,
+        if move(
+            Media.id == media.id,
             Status.PENDING,
             Status.UPLOADED,
             etag=stored.etag,
@@ -331,7 +331,7 @@ class Uploads:
     def _reject(self, media: Media, mismatch: Mismatch) -> NoReturn:
         """The stored object is not what was declared: end the upload and remove it."""
         reason = mismatch.message
-        if not _move(media, Status.PENDING, Status.REJECTED, failure_reason=reason):
+        if not move(Media.id == media.id, Status.PENDING, Status.REJECTED, failure_reason=reason):
             _after_lost_race(media, "completed")  # another call ended it first
         metrics.rejected(mismatch.reason)
         self._storage.remove(media.storage_key, media.upload_id)
@@ -354,7 +354,7 @@ def _after_lost_race(media: Media, action: str) -> Media:
     """The media as it is now: done (by this call or a racing one) is returned;
     ended by something else (abort, expiry) is refused."""
     current = Media.get_by_id(media.id)
-    if current.status not in DONE:
+    if current.status not in VERIFIED:
         _require_pending(current, action)
     return current
 
@@ -379,16 +379,6 @@ def _require_pending(media: Media, action: str) -> None:
         raise FailedPrecondition(
             f"media {media.id} is {media.status}; only a PENDING upload can be {action}"
         )
-
-
-def _move(media: Media, from_status: str, to_status: str, **fields: object) -> bool:
-    """Change status only if it still is `from_status`; True if this call did it."""
-    updated = (
-        Media.update(status=to_status, updated_at=utcnow(), **fields)
-        .where((Media.id == media.id) & (Media.status == from_status))
-        .execute()
-    )
-    return updated == 1
 
 
 def storage_key(

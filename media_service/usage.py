@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from media_service.config import UploadPolicy
-from media_service.models import Status, database
+from media_service.models import database
+from media_service.status import VERIFIED, Status
 from mesh.db import sql_for
 
 DAILY = "daily-upload"
 STORED = "stored"
 
-_KEPT = ", ".join(
-    f"'{s}'" for s in (Status.UPLOADED, Status.PROCESSING, Status.READY, Status.FAILED)
-)
-_RESERVED = "(status = 'PENDING' AND expires_at > %s)"
+_KEPT = ", ".join(f"'{status}'" for status in VERIFIED)
+_RESERVED = f"(status = '{Status.PENDING}' AND expires_at > %s)"
 # The bytes counted against each quota, for one owner. Params: owner, day start, now.
 DAILY_TOTAL = (
     "SELECT COALESCE(SUM(file_size), 0) FROM media WHERE owner_id = %s AND created_at >= %s"

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from media_service.changes import DRAINED, RESYNC, ChangeFeed, Subscription
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import SETTLED, Status
 from media_service.stream_slots import StreamSlots
 from mesh.db import connection_for
 from mesh.errors import InvalidArgument, NotFound, Unavailable
@@ -119,7 +120,7 @@ class Watch:
         yield media
 
     def _unsettled(self) -> list[str]:
-        return [m.id for m in self._sent.values() if m.status not in Status.SETTLED]
+        return [m.id for m in self._sent.values() if m.status not in SETTLED]
 
 
 def _shown(media: Media) -> tuple[object, ...]:

@@ -15,7 +15,7 @@ import dramatiq
 from media_service.app import jobs_for, open_media_database, start_workers
 from media_service.config import MediaConfig
 from media_service.models import database
-from media_service.queue_depth import QueueDepth, QueueWatch
+from media_service.processing.queue_depth import QueueDepth, QueueWatch
 from media_service.storage import Storage
 from mesh import health, tracing
 from mesh.db import close_all

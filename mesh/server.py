@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import tracing
+from mesh.api import internal_methods
 from mesh.config import MetricsConfig, ServerConfig
 from mesh.health import Dependency, HealthWatch, grpc_health
 from mesh.metrics import Exporter
@@ -36,11 +38,24 @@ LIVENESS = "liveness"
 
 @dataclass(frozen=True)
 class Service:
-    """A servicer and what registers it: `add_XServicer_to_server` and its full name."""
+    """A servicer, what registers it (`add_XServicer_to_server`), its full name,
+    and the paths of its methods only other services of the mesh may call."""
 
     name: str
     servicer: Any
     register: Callable[[Any, grpc.Server], None]
+    internal: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        descriptor: ServiceDescriptor,
+        servicer: Any,
+        register: Callable[[Any, grpc.Server], None],
+    ) -> "Service":
+        """A service of our protos: which methods are internal is read from its
+        descriptor (mesh.api), so a new internal RPC is guarded at its port too."""
+        return cls(descriptor.full_name, servicer, register, tuple(internal_methods(descriptor)))
 
 
 @dataclass

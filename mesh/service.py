@@ -3,7 +3,8 @@
     python -m <service>  →  run_service(...)  →  serve(build(config)) on every core
 
 A service supplies its config loader, its database proxy, its migrations and
-a `build(config)` that creates one serving process's server.
+a `build(config)` that creates one serving process's server (with
+`service_server`).
 """
 
 import logging
@@ -20,7 +21,7 @@ from mesh.config import AuthConfig, ConfigError, MetricsConfig, ServerConfig
 from mesh.db import AnyDatabase, close_all, open_database
 from mesh.logs import configure_logging
 from mesh.migrations import migrate
-from mesh.server import Background, Running, serve
+from mesh.server import Background, Running, Service, create_server, serve
 
 
 class ServiceConfig(Protocol):
@@ -35,6 +36,9 @@ class ServiceConfig(Protocol):
 
     @property
     def metrics(self) -> MetricsConfig: ...
+
+    @property
+    def auth(self) -> AuthConfig: ...
 
 
 C = TypeVar("C", bound=ServiceConfig)
@@ -55,6 +59,25 @@ def configured(name: str, load_config: Callable[[], C]) -> C:
         sys.exit(f"{name}: {error}")
     configure_logging(name, config.log_level)
     return config
+
+
+def service_server(
+    config: ServiceConfig,
+    database: AnyDatabase,
+    services: Sequence[Service],
+    threads: int | None = None,
+) -> Running:
+    """One serving process's server of `services` on `config.server`'s
+    address, behind the standard middleware; `threads` defaults to the
+    config's."""
+    internal = [path for service in services for path in service.internal]
+    return create_server(
+        services,
+        standard_middleware(config.auth, database, internal),
+        config.server.address,
+        threads=threads or config.server.threads,
+        reuse_port=config.server.processes > 1,
+    )
 
 
 def standard_middleware(

@@ -7,15 +7,15 @@ from genproto.media.v1 import media_pb2
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from mesh import health
 from mesh.db import open_database
-from mesh.server import Background, Running, Service, create_server
-from mesh.service import run_service, standard_middleware
+from mesh.server import Background, Running, Service
+from mesh.service import run_service, service_server
 from post_service.app import posts_for
 from post_service.config import PostConfig
 from post_service.models import database
 from post_service.reconciler import run_periodically
 from post_service.servicer import PostServicer
 
-SERVICE_NAME = post_pb2.DESCRIPTOR.services_by_name["PostService"].full_name
+SERVICE = post_pb2.DESCRIPTOR.services_by_name["PostService"]
 MEDIA_SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
 
@@ -23,18 +23,11 @@ MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
 def build(config: PostConfig) -> Running:
     """Everything one serving process needs; called in each process after fork."""
     database.initialize(open_database(config.database_url, config.server.threads + 4))
-    running = create_server(
-        [
-            Service(
-                SERVICE_NAME,
-                PostServicer(posts_for(config)),
-                post_pb2_grpc.add_PostServiceServicer_to_server,
-            )
-        ],
-        standard_middleware(config.auth, database),
-        config.server.address,
-        threads=config.server.threads,
-        reuse_port=config.server.processes > 1,
+    servicer = PostServicer(posts_for(config))
+    running = service_server(
+        config,
+        database,
+        [Service.of(SERVICE, servicer, post_pb2_grpc.add_PostServiceServicer_to_server)],
     )
     # Posts with media need media_service (the saga's attach): without it, say so.
     media_service = health.grpc_service(

@@ -1,6 +1,6 @@
 """PostService over gRPC: decode the request, call the domain, encode the reply."""
 
-from typing import Any
+import grpc
 
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from mesh.auth import current_caller
@@ -12,7 +12,9 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
     def __init__(self, posts: Posts) -> None:
         self._posts = posts
 
-    def CreatePost(self, request: Any, context: Any) -> post_pb2.Post:
+    def CreatePost(
+        self, request: post_pb2.CreatePostRequest, context: grpc.ServicerContext
+    ) -> post_pb2.Post:
         # REST callers send the Idempotency-Key header, which arrives as metadata.
         header = dict(context.invocation_metadata()).get("idempotency-key", "")
         new = NewPost(
@@ -22,14 +24,20 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
         )
         return _post_message(self._posts.create(current_caller(), new))
 
-    def DeletePost(self, request: Any, context: Any) -> post_pb2.DeletePostResponse:
+    def DeletePost(
+        self, request: post_pb2.DeletePostRequest, context: grpc.ServicerContext
+    ) -> post_pb2.DeletePostResponse:
         detached = self._posts.delete(current_caller(), request.post_id)
         return post_pb2.DeletePostResponse(post_id=request.post_id, detached_media_ids=detached)
 
-    def GetPost(self, request: Any, context: Any) -> post_pb2.Post:
+    def GetPost(
+        self, request: post_pb2.GetPostRequest, context: grpc.ServicerContext
+    ) -> post_pb2.Post:
         return _post_message(self._posts.get(current_caller(), request.post_id))
 
-    def ListFeed(self, request: Any, context: Any) -> post_pb2.ListFeedResponse:
+    def ListFeed(
+        self, request: post_pb2.ListFeedRequest, context: grpc.ServicerContext
+    ) -> post_pb2.ListFeedResponse:
         page = self._posts.feed(current_caller(), request.page_size, request.page_token)
         return post_pb2.ListFeedResponse(
             posts=[_post_message(v) for v in page.posts], next_page_token=page.next_page_token

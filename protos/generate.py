@@ -1,8 +1,9 @@
 """Generate the Python stubs and Envoy's descriptor set from protos/, or the
-browser client's TypeScript.
+browser client's TypeScript, or copy for buf the google/ files protos/ imports.
 
     python protos/generate.py [OUT_DIR]
     python protos/generate.py --typescript OUT_DIR PROTOC_GEN_ES
+    python protos/generate.py --googleapis OUT_DIR [PROTOS_DIR]
 
 The .proto files live at protos/<pkg>/v1/*.proto and are compiled under the
 virtual root `genproto/`, so the generated modules form one package,
@@ -11,6 +12,7 @@ repository root; the staleness test generates into a temporary directory and
 compares.
 """
 
+import shutil
 import sys
 import tempfile
 from importlib import resources
@@ -29,10 +31,14 @@ BIN = Path(sys.executable).parent
 def include_dirs() -> list[str]:
     """The well-known types (grpc_tools) and google/api, google/rpc (googleapis)."""
     wkt = resources.files("grpc_tools") / "_proto"
+    return [f"-I{PACKAGE}={PROTOS}", f"-I{wkt}", f"-I{_googleapis()}"]
+
+
+def _googleapis() -> Path:
+    """Where googleapis-common-protos keeps its .proto files (google/api/…)."""
     import google.api
 
-    googleapis = Path(google.api.__path__[0]).parent.parent
-    return [f"-I{PACKAGE}={PROTOS}", f"-I{wkt}", f"-I{googleapis}"]
+    return Path(google.api.__path__[0]).parent.parent
 
 
 def generate(out_dir: Path) -> None:
@@ -114,8 +120,29 @@ def _without_rest_mapping(serialized: bytes, sources: list[str]) -> bytes:
     return kept.SerializeToString()
 
 
+def copy_googleapis(out_dir: Path, protos: Path = PROTOS) -> None:
+    """Copy the files of googleapis-common-protos that protos/ imports (google/api,
+    google/rpc, with their own imports) under out_dir, as buf's second module:
+    buf has the well-known types built in, but reaches no schema registry here."""
+    sources = sorted(str(s.relative_to(protos)) for s in protos.rglob("*.proto"))
+    with tempfile.TemporaryDirectory() as scratch:
+        descriptors = Path(scratch) / "imports.pb"
+        _compile(
+            [f"-I{protos}", *include_dirs()[1:], "--include_imports"]
+            + [f"--descriptor_set_out={descriptors}", *sources]
+        )
+        files = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file
+    shutil.rmtree(out_dir / "google", ignore_errors=True)
+    for name in sorted({f.name for f in files} - set(sources)):
+        if not name.startswith("google/protobuf/"):
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_googleapis() / name, out_dir / name)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--typescript"]:
         generate_typescript(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif sys.argv[1:2] == ["--googleapis"]:
+        copy_googleapis(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else PROTOS)
     else:
         generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)

@@ -13,10 +13,11 @@ import grpc
 
 from gateway import processes
 from gateway.localmesh import LocalMesh
+from gateway.processes import free_port
 from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2_grpc
 from tests.storage_tap import StorageTap
-from tests.support import database_url_through, free_port, grpc_serving
+from tests.support import database_url_through, grpc_serving
 from tests.tcp_proxy import TcpProxy
 
 

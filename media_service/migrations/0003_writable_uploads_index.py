@@ -5,7 +5,7 @@ the rows that can count are indexed, by owner and by when they stop counting.
 
 from peewee import Database
 
-# The statuses of media/models.py Status.ENDED at this version.
+# The statuses of media_service.status.ENDED at this version.
 ENDED = "('EXPIRED', 'REJECTED', 'ABORTED', 'DELETED')"
 
 

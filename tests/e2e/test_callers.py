@@ -21,10 +21,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import devkeys
+from gateway.devkeys import mint_token as token_for
 from gateway.envoy_config import INTERNAL_METHODS
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from genproto.post.v1 import post_pb2, post_pb2_grpc
-from tests.conftest import token_for
 from tests.support import grpc_web_frame, grpc_web_reply
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")

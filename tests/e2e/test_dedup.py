@@ -10,15 +10,18 @@ import httpx
 import psycopg2
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2
+from harness.media_files import small_jpeg
+from harness.rest import Api
+from harness.waiting import wait_for
 from media_client import MediaClient
 from media_client.resume import ResumeStore
 from media_service.app import janitor_for
 from media_service.config import MediaConfig
-from tests.conftest import token_for
 from tests.own_services import tapped_media_service
 from tests.storage_tap import StorageTap
-from tests.support import Api, small_jpeg, storage_key, wait_for
+from tests.support import storage_key
 
 
 def _checksum(data: bytes) -> str:

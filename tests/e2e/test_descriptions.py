@@ -6,10 +6,11 @@ import grpc
 import httpx
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2, media_pb2_grpc
+from harness.media_files import small_jpeg
+from harness.rest import Api
 from media_client import ApiError, MediaClient
-from tests.conftest import token_for
-from tests.support import Api, small_jpeg
 
 
 def _patch(api: Api, media_id: str, body: object) -> httpx.Response:

@@ -12,8 +12,11 @@ import pytest
 
 from gateway import devkeys
 from gateway.settings import ROOT, Settings
-from tests.conftest import mesh_environment
-from tests.support import Api, Watching, put, small_jpeg, wait_for
+from harness.environment import mesh_environment
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
+from tests.support import Watching
 
 
 def _processes_with(marker: str) -> list[int]:

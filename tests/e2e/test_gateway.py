@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.support import Api
+from harness.rest import Api
 
 PREFLIGHT = {
     "Access-Control-Request-Method": "POST",
@@ -73,7 +73,7 @@ def test_one_request_id_ties_the_gateway_log_to_the_service_log(api: Api, mesh):
     import json
     import uuid
 
-    from tests.support import wait_for
+    from harness.waiting import wait_for
 
     request_id = f"test-{uuid.uuid4()}"
 

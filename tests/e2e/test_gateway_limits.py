@@ -13,7 +13,8 @@ import pytest
 
 from gateway import envoy_config
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.support import Api, wait_for
+from harness.rest import Api
+from harness.waiting import wait_for
 
 IDLE_CONNECTIONS = 300
 HALF_SENT_CONNECTIONS = 30

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.conftest import token_for
 
 
 def _stub(address: str) -> media_pb2_grpc.MediaServiceStub:

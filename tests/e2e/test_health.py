@@ -2,8 +2,9 @@
 needs does not answer, and SERVING again once it does, checked in the
 background (mesh.health)."""
 
+from harness.waiting import wait_for
 from tests.own_services import isolated_media_service, own_service
-from tests.support import grpc_health, wait_for
+from tests.support import grpc_health
 from tests.tcp_proxy import TcpProxy
 
 # Two check intervals and a check's timeout, with room for a busy machine.

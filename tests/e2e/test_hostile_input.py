@@ -11,8 +11,10 @@ import grpc
 import httpx
 import pytest
 
-from tests.conftest import token_for
-from tests.support import Api, posts_of, small_jpeg
+from gateway.devkeys import mint_token as token_for
+from harness.media_files import small_jpeg
+from harness.rest import Api
+from tests.support import posts_of
 
 
 def _error(reply: httpx.Response, status: int, message: str) -> None:

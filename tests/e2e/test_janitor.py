@@ -12,8 +12,11 @@ import httpx
 import psycopg2
 
 from gateway.settings import ROOT
-from tests import media_files
-from tests.support import Api, put, put_part, small_jpeg, storage_key, wait_for
+from harness import media_files
+from harness.media_files import small_jpeg
+from harness.rest import Api, put, put_part
+from harness.waiting import wait_for
+from tests.support import storage_key
 
 MIB = 1024 * 1024
 

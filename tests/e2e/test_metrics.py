@@ -9,18 +9,14 @@ from urllib.parse import urlparse
 import httpx
 
 from gateway import processes
+from gateway.processes import free_port
 from gateway.settings import ROOT
-from tests import media_files
-from tests.conftest import delete_queues
-from tests.support import (
-    Api,
-    Scrape,
-    database_url_through,
-    free_port,
-    put,
-    small_jpeg,
-    wait_for,
-)
+from harness import media_files
+from harness.broker import delete_queues
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
+from tests.support import Scrape, database_url_through
 from tests.tcp_proxy import TcpProxy
 
 

@@ -5,7 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support import Api, fake_mp4, put_part
+from harness.media_files import fake_mp4
+from harness.rest import Api, put_part
+from tests.support import times_queued
 
 MIB = 1024 * 1024
 SIZE = 17 * MIB  # three parts: 8 + 8 + 1 MiB
@@ -229,8 +231,6 @@ def test_a_checksum_is_refused_for_multipart(api: Api):
 
 
 def test_racing_multipart_completes_agree_and_queue_processing_once(api: Api, video: bytes, mesh):
-    from tests.e2e.test_verification import _times_queued
-
     session = _session(api)
     parts = sorted(_put_parts(session, video).items())
 
@@ -244,7 +244,7 @@ def test_racing_multipart_completes_agree_and_queue_processing_once(api: Api, vi
 
     assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
     assert len({r.json()["cdnUrl"] for r in replies}) == 1
-    assert _times_queued(mesh, session["mediaId"]) == 1
+    assert times_queued(mesh, session["mediaId"]) == 1
 
 
 def test_a_negative_part_marker_is_refused(api: Api):

@@ -16,10 +16,12 @@ import psycopg2
 import pytest
 
 from gateway import processes
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2
-from tests.conftest import token_for
+from harness.media_files import small_jpeg
+from harness.waiting import wait_for
 from tests.own_services import isolated_media_service
-from tests.support import grpc_serving, small_jpeg, wait_for
+from tests.support import grpc_serving
 
 MIB = 1024 * 1024
 # The gateway's timeout for a write: the service must answer before it.

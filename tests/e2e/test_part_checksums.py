@@ -12,14 +12,14 @@ import grpc
 import httpx
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2, media_pb2_grpc
+from harness.media_files import fake_mp4, write_fake_mp4
 from media_client import MediaClient
 from media_client.resume import ResumeStore
 from media_formats.part_layout import layout_for
-from tests.conftest import token_for
 from tests.own_services import tapped_media_service
 from tests.storage_tap import StorageTap
-from tests.support import fake_mp4, write_fake_mp4
 
 MIB = 1024 * 1024
 

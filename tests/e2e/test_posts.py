@@ -5,9 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from genproto.post.v1 import post_pb2, post_pb2_grpc
-from tests.conftest import token_for
-from tests.support import Api, posts_of, small_jpeg
+from harness.media_files import small_jpeg
+from harness.rest import Api
+from tests.support import posts_of
 
 
 def test_a_post_links_the_callers_media_and_shows_it(api: Api, user: str):
@@ -238,8 +240,8 @@ def test_the_idempotency_key_is_a_field_in_grpc(settings, user):
 
 
 def test_a_post_shows_its_media_variants_once_ready(api: Api):
-    from tests import media_files
-    from tests.support import wait_for
+    from harness import media_files
+    from harness.waiting import wait_for
 
     media_id = api.upload(media_files.phone_photo(640, 480))["mediaId"]
     post_id = api.create_post("with variants", [media_id]).json()["postId"]

@@ -16,13 +16,16 @@ import httpx
 import pytest
 from PIL import Image
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2
+from harness import media_files
+from harness.media_files import small_jpeg
+from harness.rest import Api, put, put_part
+from harness.waiting import wait_for
 from media_client import MediaClient
 from media_client.resume import ResumeStore
 from media_service.config import MediaConfig
-from tests import media_files
-from tests.conftest import token_for
-from tests.support import Api, Watching, put, put_part, small_jpeg, storage_key, wait_for
+from tests.support import Watching, storage_key
 
 # What the mesh runs with: the tests leave PRIVATE_URL_TTL_SECONDS at its default.
 TTL_SECONDS = MediaConfig.from_env({}).storage.private_url_ttl_seconds

@@ -10,8 +10,10 @@ from PIL import Image
 
 from gateway import processes
 from gateway.settings import ROOT
-from tests import media_files
-from tests.support import Api, put, storage_key, wait_for
+from harness import media_files
+from harness.rest import Api, put
+from harness.waiting import wait_for
+from tests.support import storage_key
 
 MIB = 1024 * 1024
 

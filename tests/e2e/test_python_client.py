@@ -27,15 +27,16 @@ import grpc
 import httpx
 import pytest
 
+from gateway.devkeys import mint_token as token_for
 from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2
+from harness.media_files import fake_mp4, padded_video, small_jpeg, write_fake_mp4
+from harness.rest import Api, put
+from harness.waiting import wait_for
 from media_client import ApiError, FileRefused, MediaClient
 from media_client.resume import ResumeStore
-from tests.conftest import token_for
-from tests.media_files import padded_video
 from tests.own_services import tapped_media_service
 from tests.storage_tap import StorageTap
-from tests.support import Api, fake_mp4, put, small_jpeg, wait_for, write_fake_mp4
 from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024

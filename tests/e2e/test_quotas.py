@@ -9,9 +9,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2, media_pb2_grpc
-from tests.conftest import token_for
-from tests.support import Api
+from harness.rest import Api
 
 GIB = 1024**3
 

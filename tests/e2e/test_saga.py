@@ -13,10 +13,14 @@ import grpc
 import pytest
 
 from gateway import processes
+from gateway.devkeys import mint_token as token_for
+from gateway.processes import free_port
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
-from tests.conftest import token_for
-from tests.support import Api, free_port, grpc_health, posts_of, small_jpeg, wait_for
+from harness.media_files import small_jpeg
+from harness.rest import Api
+from harness.waiting import wait_for
+from tests.support import grpc_health, posts_of
 
 
 @contextmanager

@@ -23,16 +23,15 @@ import pytest
 
 from gateway import devkeys
 from gateway.localmesh import LocalMesh
+from gateway.processes import free_port
 from gateway.storage_setup import s3_client
-from tests import media_files
-from tests.conftest import RABBITMQ_URL, production_mesh
-from tests.support import (
-    Scrape,
-    free_port,
-    put,
-    small_jpeg,
-    wait_for,
-)
+from harness import media_files
+from harness.broker import RABBITMQ_URL
+from harness.environment import production_mesh
+from harness.media_files import small_jpeg
+from harness.rest import put
+from harness.waiting import wait_for
+from tests.support import Scrape
 
 CLIENTS = 3
 RETRIES = 10

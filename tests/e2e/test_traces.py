@@ -19,9 +19,12 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from gateway.devkeys import mint_token as token_for
 from gateway.localmesh import LocalMesh
-from tests.conftest import production_mesh, token_for
-from tests.support import Api, put, small_jpeg, wait_for
+from harness.environment import production_mesh
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
 
 SERVER = trace_pb2.Span.SPAN_KIND_SERVER
 CLIENT = trace_pb2.Span.SPAN_KIND_CLIENT

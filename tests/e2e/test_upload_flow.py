@@ -4,7 +4,10 @@ import re
 
 import httpx
 
-from tests.support import Api, put, small_jpeg, storage_key, wait_for
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
+from tests.support import storage_key
 
 KEY_PATTERN = r"post-image/{user}/\d{{13}}-{media_id}\.jpg"
 

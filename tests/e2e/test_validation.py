@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.support import Api, small_jpeg
+from harness.media_files import small_jpeg
+from harness.rest import Api
 
 MIB = 1024 * 1024
 INVISIBLE = (

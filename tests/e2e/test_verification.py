@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support import Api, put, small_jpeg, storage_key
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from tests.support import storage_key, times_queued
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 HTML = b"<!DOCTYPE html><html><body>not a photo</body></html>"
@@ -109,10 +111,4 @@ def test_racing_completes_all_get_the_same_result_and_queue_processing_once(api:
 
     assert [r.status_code for r in replies] == [200] * 6
     assert len({r.json()["cdnUrl"] for r in replies}) == 1
-    assert _times_queued(mesh, session["mediaId"]) == 1
-
-
-def _times_queued(mesh, media_id: str) -> int:
-    """How often media_service logged queueing this media's processing."""
-    lines = mesh.log_path("media_service").read_text().splitlines()
-    return sum(1 for line in lines if "queued processing" in line and media_id in line)
+    assert times_queued(mesh, session["mediaId"]) == 1

@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 
+from gateway.devkeys import mint_token as token_for
 from genproto.media.v1 import media_pb2
-from tests import media_files
-from tests.conftest import token_for
-from tests.support import Api, Watching, assert_plays_everywhere, put_part
+from harness import media_files
+from harness.rest import Api, put_part
+from tests.support import Watching, assert_plays_everywhere
 
 
 def _upload_watched(api: Api, settings, user: str, path: Path, file_type: str) -> Watching:

@@ -18,22 +18,16 @@ import psycopg2
 import pytest
 
 from gateway import processes
+from gateway.devkeys import mint_token as token_for
 from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2, media_pb2_grpc
+from harness import media_files
+from harness.media_files import small_jpeg
+from harness.rest import Api, put
+from harness.waiting import wait_for
 from mesh.faults import STALL_SECONDS
-from tests import media_files
-from tests.conftest import token_for
 from tests.own_services import own_media_service
-from tests.support import (
-    Api,
-    Watching,
-    grpc_web_frame,
-    grpc_web_frames,
-    put,
-    small_jpeg,
-    status_of,
-    wait_for,
-)
+from tests.support import Watching, grpc_web_frame, grpc_web_frames, status_of
 
 FLOW = ["PENDING", "UPLOADED", "PROCESSING", "READY"]
 STREAMS_PER_USER = 10

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.media_files import fake_mp4, small_jpeg
 from media_client.api import channel_for
 from media_client.errors import FileRefused, MediaClientError
 from media_client.files import LocalFile, Source, inspect
 from media_client.parts import plan_parts
 from media_client.resume import ResumeStore
 from media_client.transfer import MAX_DELAY_SECONDS, Range, backoff_delay, is_retryable
-from tests.support import fake_mp4, small_jpeg
 
 MIB = 1024 * 1024
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import media_files
 from media_formats.signatures import HEAD_BYTES, mismatch
-from tests import media_files
 
 IMAGE_SAMPLES = {
     "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF",

@@ -10,13 +10,14 @@ from unittest import mock
 import pytest
 from google.rpc import error_details_pb2
 
+from harness.postgres import fresh_postgres_database
 from media_service import admission
 from media_service.config import UploadPolicy
 from media_service.models import Media, database
 from media_service.usage import usage_of
 from mesh.db import utcnow
 from mesh.errors import ResourceExhausted, Unavailable
-from tests.support import fresh_postgres_database, media_tables, pending_row
+from tests.support import media_tables, pending_row
 
 
 @pytest.fixture

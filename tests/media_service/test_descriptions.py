@@ -8,7 +8,8 @@ import pytest
 
 from media_service import descriptions
 from media_service.descriptions import Focus
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import Status
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from tests.support import media_tables, pending_row
 

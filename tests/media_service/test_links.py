@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 from genproto.media.v1 import media_pb2
 from media_service.links import links_of
 from media_service.messages import media_message
-from media_service.models import Media, Status, Visibility
+from media_service.models import Media, Visibility
+from media_service.status import ENDED, Status
 from media_service.storage import Storage
-from tests.media_service.test_presign import CONFIG
+from tests.support import STORAGE_CONFIG as CONFIG
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 KEY = "private/post-video/user_1/1763446881194-3f2a.mp4"
@@ -130,7 +131,7 @@ def test_a_public_media_keeps_its_cdn_urls():
 def test_an_ended_or_unverified_private_media_gets_no_url():
     sign = Storage(CONFIG).presign_get
 
-    for status in Status.ENDED:
+    for status in ENDED:
         links = links_of(_video(status=status), sign)
         assert (links.cdn_url, links.poster_url) == ("", "")
         assert [v["url"] for v in links.variants] == ["", ""]

@@ -11,17 +11,8 @@ from botocore.config import Config
 
 from media_service.config import StorageConfig
 from media_service.storage import Storage
+from tests.support import STORAGE_CONFIG as CONFIG
 
-CONFIG = StorageConfig(
-    endpoint_url="http://127.0.0.1:9000",
-    access_key_id="AKIDEXAMPLE",
-    secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-    region="auto",
-    bucket="media",
-    cdn_base_url="http://cdn.example",
-    presign_ttl_seconds=900,
-    private_url_ttl_seconds=600,
-)
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
 

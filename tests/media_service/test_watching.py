@@ -12,13 +12,15 @@ from datetime import timedelta
 import psycopg2
 import pytest
 
+from harness.postgres import fresh_postgres_database
 from media_service.changes import CLOSED, RESYNC, ChangeFeed, Subscription, feed_for
-from media_service.models import Media, Status, database
+from media_service.models import Media, database
+from media_service.status import Status
 from media_service.stream_slots import STALE_SECONDS, StreamSlots
 from media_service.watching import Watch
 from mesh.db import sql_for, utcnow
 from mesh.errors import ResourceExhausted, Unavailable
-from tests.support import fresh_postgres_database, media_tables, pending_row
+from tests.support import media_tables, pending_row
 
 
 @pytest.fixture

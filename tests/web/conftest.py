@@ -7,17 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-# As a sandboxed CI machine runs it: no sandbox (root), no GPU, and none of the
-# background traffic a closed network would refuse.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from harness.browser import CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")

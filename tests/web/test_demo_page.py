@@ -10,9 +10,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Error, Page, Request, Route, expect
 
-from tests import media_files
-from tests.conftest import token_for
-from tests.support import Api, free_port, small_jpeg
+from gateway.devkeys import mint_token as token_for
+from gateway.processes import free_port
+from harness import media_files
+from harness.media_files import small_jpeg
+from harness.rest import Api
 
 MB = 1000 * 1000
 PROCESSING = 90_000  # ms: a job on a busy CI machine

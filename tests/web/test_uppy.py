@@ -5,9 +5,10 @@ import json
 
 from playwright.sync_api import Page, expect
 
-from tests import media_files
-from tests.conftest import token_for
-from tests.support import Api, small_jpeg
+from gateway.devkeys import mint_token as token_for
+from harness import media_files
+from harness.media_files import small_jpeg
+from harness.rest import Api
 
 MB = 1000 * 1000
 

@@ -1,7 +1,7 @@
 """Video processing: metadata (ffprobe), a WebP poster frame, and the playable
-`video` variant (media_service.transcoding).
+`video` variant (media_service.processing.transcoding).
 
-The tools are run as media_service.ffmpeg confines them; the probed sizes are
+The tools are run as media_service.processing.ffmpeg confines them; the probed sizes are
 checked against the pixel limit too. A file that fails raises `Undecodable`
 with a reason in the user's words, and what the tool said as its `detail`,
 for the log.
@@ -10,10 +10,11 @@ for the log.
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from media_service.ffmpeg import (
+from media_service.processing.ffmpeg import (
     CONTAINERS,
     FFMPEG_THREADS,
     TOOL_MAX_ALLOC,
@@ -26,11 +27,14 @@ from media_service.ffmpeg import (
     refuse_over_limits,
     run,
 )
-from media_service.images import WEBP_QUALITY, Undecodable, Variant
-from media_service.transcoding import Source, transcode
+from media_service.processing.images import WEBP_QUALITY, Undecodable, Variant
+from media_service.processing.transcoding import Source, transcode
 
 POSTER_AT = 0.10  # of the duration
 POSTER_LONGEST = 1080
+
+# What ffprobe prints (JSON): the container's `format` and its `streams`.
+Probe = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,11 @@ def _playable(path: Path, limits: VideoLimits) -> Variant:
     )
 
 
-def _duration(probe: dict, stream: dict) -> float:
+def _duration(probe: Probe, stream: Probe) -> float:
     return float(probe.get("format", {}).get("duration") or stream.get("duration") or 0)
 
 
-def _probe(original: Path, container: Container, limits: VideoLimits) -> dict:
+def _probe(original: Path, container: Container, limits: VideoLimits) -> Probe:
     argv = [
         "ffprobe", "-v", "error", "-max_alloc", str(TOOL_MAX_ALLOC),
         *input_options(original, container, limits),
@@ -124,7 +128,7 @@ def _probe(original: Path, container: Container, limits: VideoLimits) -> dict:
     not_valid = f"the video cannot be read: it is not a valid {container.name} file"
     if result.returncode != 0:
         raise Undecodable(not_valid, detail(result))
-    probe = json.loads(result.stdout)
+    probe: Probe = json.loads(result.stdout)
     format_name = probe.get("format", {}).get("format_name")
     if format_name != container.format_name:  # pinned above; a second lock on the door
         raise Undecodable(not_valid, f"ffprobe read it as {format_name}")
@@ -133,11 +137,11 @@ def _probe(original: Path, container: Container, limits: VideoLimits) -> dict:
     return probe
 
 
-def _video_streams(probe: dict) -> list[dict]:
+def _video_streams(probe: Probe) -> list[Probe]:
     return [s for s in probe.get("streams", []) if s.get("codec_type") == "video"]
 
 
-def _main_video_stream(probe: dict) -> dict:
+def _main_video_stream(probe: Probe) -> Probe:
     """The first video stream that is not cover art (an attached picture)."""
     for stream in _video_streams(probe):
         if not stream.get("disposition", {}).get("attached_pic"):
@@ -147,7 +151,7 @@ def _main_video_stream(probe: dict) -> dict:
     raise Undecodable("the file has no video stream")
 
 
-def _refuse_oversized(stream: dict, max_pixels: int) -> None:
+def _refuse_oversized(stream: Probe, max_pixels: int) -> None:
     """Both the displayed and the coded size (which may be padded) count."""
     for width_key, height_key in (("width", "height"), ("coded_width", "coded_height")):
         width, height = int(stream.get(width_key) or 0), int(stream.get(height_key) or 0)
@@ -155,7 +159,7 @@ def _refuse_oversized(stream: dict, max_pixels: int) -> None:
             raise Undecodable(over_limit(width, height, max_pixels))
 
 
-def _rotation(stream: dict) -> int:
+def _rotation(stream: Probe) -> int:
     """Degrees the player turns the picture (display matrix, or the old rotate tag)."""
     for side_data in stream.get("side_data_list", []):
         if "rotation" in side_data:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_service import ffmpeg
-from media_service.ffmpeg import TOOL_ADDRESS_SPACE, VideoLimits, run
-from media_service.images import Undecodable
-from media_service.videos import _refuse_oversized, _rotation, process_video
-from tests import media_files
+from harness import media_files
+from media_service.processing import ffmpeg
+from media_service.processing.ffmpeg import TOOL_ADDRESS_SPACE, VideoLimits, run
+from media_service.processing.images import Undecodable
+from media_service.processing.videos import _refuse_oversized, _rotation, process_video
 
 LIMITS = VideoLimits(max_pixels=8192 * 4320, timeout_seconds=60)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import blurhash
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 # Our own limit (checked on the header, before decoding, with a clear message)
@@ -105,7 +105,7 @@ def process_image(original: Path, out_dir: Path, file_type: str, max_pixels: int
 def _orientation(image: Image.Image) -> int:
     """EXIF orientation; only after the pixel check: for a PNG, Pillow decodes the
     whole image to find an EXIF chunk that may follow the pixels."""
-    return int(image.getexif().get(ImageOps.ExifTags.Base.Orientation) or 1)
+    return int(image.getexif().get(ExifTags.Base.Orientation) or 1)
 
 
 def _upright_size(image: Image.Image, orientation: int) -> tuple[int, int]:

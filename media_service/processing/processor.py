@@ -1,15 +1,10 @@
-"""Asynchronous processing of verified uploads: the broker, the actor, the job.
+"""One job: turn a verified original into its outputs and record them.
 
     UPLOADED ──claim──▶ PROCESSING ──outputs stored──▶ READY
                              └──── file cannot be decoded ──▶ FAILED (failureReason)
 
-Actors are declared against an explicit broker (`Jobs(broker, queue, ...)`)
-rather than dramatiq's global one, so the same code runs on RabbitMQ, Redis or
-the in-process stub broker of the embedded mode. Messages are acknowledged
-after the work, so a worker killed mid-job loses nothing: the message comes
-back and the job, being idempotent, starts over and writes the same outputs.
-Only transient faults (storage or database unavailable) are retried, with
-backoff; an undecodable file fails at once.
+The job is idempotent: started over after a worker died, it claims the media
+again and writes the same outputs under the same keys.
 """
 
 import json
@@ -19,21 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dramatiq
-from dramatiq.brokers.stub import StubBroker
 from peewee import InterfaceError, OperationalError
 
 from media_formats.media_types import MEDIA_TYPES
 from media_service import metrics
 from media_service.config import ProcessingConfig
-from media_service.images import Undecodable, Variant, process_image
-from media_service.models import Media, Status, database
+from media_service.models import Media
+from media_service.processing.ffmpeg import VideoLimits
+from media_service.processing.images import Undecodable, Variant, process_image
+from media_service.processing.videos import process_video
+from media_service.status import Status, move
 from media_service.storage import OriginalChanged, Storage, derived_prefix
-from media_service.videos import VideoLimits, process_video
-from mesh.db import utcnow
 from mesh.errors import Unavailable
 from mesh.faults import Checkpoint
-from mesh.tracing import TraceMessages
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +35,7 @@ TRANSIENT = (Unavailable, OperationalError, InterfaceError)
 # no exception names (the log has those).
 INTERNAL_ERROR_REASON = "the file could not be processed because of an error on our side"
 ORIGINAL_CHANGED_REASON = "the file in storage changed after it was verified"
-MAX_RETRIES = 10
 PROGRESS_SECONDS = 1.0
-JOB_TIME_LIMIT_MS = 6 * 3600 * 1000
-
-# Called with "claimed" when a job has taken its media (see mesh.faults).
-
-
-def make_broker(broker_url: str | None) -> dramatiq.Broker:
-    """RabbitMQ (amqp://), Redis (redis://), or an in-process stub when unset."""
-    broker: dramatiq.Broker
-    if broker_url is None:
-        broker = StubBroker()
-    elif broker_url.startswith(("amqp://", "amqps://")):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        broker = RabbitmqBroker(url=broker_url, confirm_delivery=True)
-    else:
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker = RedisBroker(url=broker_url)
-    broker.add_middleware(TraceMessages())  # the job continues the trace that queued it
-    broker.add_middleware(ConnectionPerJob())
-    return broker
-
-
-class ConnectionPerJob(dramatiq.Middleware):
-    """One database connection for the length of each job."""
-
-    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        database.connect(reuse_if_open=True)
-
-    def after_process_message(
-        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
-    ) -> None:
-        if not database.is_closed():
-            database.close()
-
-    after_skip_message = after_process_message
 
 
 class Processor:
@@ -88,6 +44,8 @@ class Processor:
     def __init__(
         self, storage: Storage, config: ProcessingConfig, checkpoint: Checkpoint = lambda _: None
     ) -> None:
+        """`checkpoint` is called with "claimed" once a job has taken its media
+        (mesh.faults: where a test makes the worker die)."""
         self._storage = storage
         self._config = config
         self._checkpoint = checkpoint
@@ -223,49 +181,11 @@ class ProgressRecord:
 
 def _claim(media_id: str) -> Media | None:
     """UPLOADED (or PROCESSING, when a job is redelivered) → PROCESSING."""
-    claimed = (
-        Media.update(status=Status.PROCESSING, processing_progress=0, updated_at=utcnow())
-        .where((Media.id == media_id) & (Media.status.in_([Status.UPLOADED, Status.PROCESSING])))
-        .execute()
-    )
+    sources = (Status.UPLOADED, Status.PROCESSING)
+    claimed = move(Media.id == media_id, sources, Status.PROCESSING, processing_progress=0)
     return Media.get_by_id(media_id) if claimed else None
 
 
-def _finish(media: Media, status: str, **fields: Any) -> bool:
+def _finish(media: Media, status: Status, **fields: Any) -> bool:
     """PROCESSING → `status`; False if the media is no longer PROCESSING."""
-    updated = (
-        Media.update(status=status, updated_at=utcnow(), **fields)
-        .where((Media.id == media.id) & (Media.status == Status.PROCESSING))
-        .execute()
-    )
-    return updated == 1
-
-
-def _retry_transient(retries: int, exception: BaseException) -> bool:
-    return retries < MAX_RETRIES and isinstance(exception, TRANSIENT)
-
-
-class Jobs:
-    """The actors of one broker and the way to queue them."""
-
-    def __init__(self, broker: dramatiq.Broker, queue_name: str, processor: Processor) -> None:
-        self.broker = broker
-
-        def process_media(media_id: str) -> None:
-            processor.process(media_id)
-
-        self.process_media = dramatiq.actor(
-            broker=broker,
-            actor_name="process_media",
-            queue_name=queue_name,
-            max_retries=MAX_RETRIES,
-            min_backoff=1_000,
-            max_backoff=60_000,
-            retry_when=_retry_transient,
-            # dramatiq's default (10 minutes) would kill a long video's transcode,
-            # which has a time limit of its own (media_service.transcoding).
-            time_limit=JOB_TIME_LIMIT_MS,
-        )(process_media)
-
-    def enqueue_processing(self, media_id: str) -> None:
-        self.process_media.send(media_id)
+    return move(Media.id == media.id, Status.PROCESSING, status, **fields) == 1

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from media_service import ffmpeg, transcoding
-from media_service.ffmpeg import VideoLimits, run_with_progress
-from media_service.images import Undecodable
-from media_service.videos import process_video
-from tests import media_files
+from harness import media_files
+from media_service.processing import ffmpeg, transcoding
+from media_service.processing.ffmpeg import VideoLimits, run_with_progress
+from media_service.processing.images import Undecodable
+from media_service.processing.videos import process_video
 from tests.support import assert_plays_everywhere, probe_video, streams_of
 
 LIMITS = VideoLimits(max_pixels=8192 * 4320, timeout_seconds=120)

@@ -1,4 +1,4 @@
-"""Test media made on the spot (Pillow, ffmpeg): nothing large is committed."""
+"""Sample media made on the spot (Pillow, ffmpeg): nothing large is committed."""
 
 import io
 import os
@@ -13,6 +13,37 @@ from PIL import ExifTags, Image
 pillow_heif.register_heif_opener()
 
 ORIENTATION_ROTATE_90_CW = 6
+
+
+def small_jpeg(size: int = 2048) -> bytes:
+    """A real (decodable) 16x16 JPEG of a random colour, padded to `size` bytes
+    (decoders ignore what follows the end-of-image marker)."""
+    colour = tuple(os.urandom(3))
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    assert len(data) <= size, f"a JPEG needs at least {len(data)} bytes"
+    return data + os.urandom(size - len(data))
+
+
+def fake_mp4(size: int) -> bytes:
+    """Bytes laid out like an MP4 (an ftyp box, then an mdat box holding the
+    rest), random inside the mdat: what a camera writes, as far as the leading
+    bytes tell."""
+    ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    mdat = struct.pack(">I", size - len(ftyp)) + b"mdat"
+    return ftyp + mdat + os.urandom(size - len(ftyp) - len(mdat))
+
+
+def write_fake_mp4(path: Path, size: int) -> None:
+    """fake_mp4 of `size` bytes written to `path` a MiB at a time, never whole in memory."""
+    mib = 1024 * 1024
+    head = bytearray(fake_mp4(min(size, mib)))
+    head[24:28] = (size - 24).to_bytes(4, "big")  # the mdat box spans the whole file
+    with path.open("wb") as file:
+        file.write(head)
+        for written in range(len(head), size, mib):
+            file.write(os.urandom(min(mib, size - written)))
 
 
 def phone_photo(width: int = 4000, height: int = 3000) -> bytes:

@@ -9,7 +9,7 @@ every player decodes) within the size, frame rate and bitrate caps, shown
 upright as stored, with AAC sound or none. Either way the output carries no
 metadata of the original (a phone's GPS position above all) and its index
 comes first, so playback starts before the download ends. ffmpeg runs as
-media_service.ffmpeg confines it, with a time limit scaled to the video's
+media_service.processing.ffmpeg confines it, with a time limit scaled to the video's
 duration, and reports its progress.
 """
 
@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from media_service.ffmpeg import (
+from media_service.processing.ffmpeg import (
     FFMPEG_THREADS,
     TOOL_MAX_ALLOC,
     Container,
@@ -29,7 +29,7 @@ from media_service.ffmpeg import (
     refuse_over_limits,
     run_with_progress,
 )
-from media_service.images import Undecodable
+from media_service.processing.images import Undecodable
 
 VARIANT_FILE = "720p.mp4"
 MAX_LONG_SIDE = 1280

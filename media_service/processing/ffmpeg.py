@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_service.images import Undecodable
+from media_service.processing.images import Undecodable
 
 FFMPEG_THREADS = "2"
 MIB = 1024 * 1024

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_service.images import Undecodable, process_image
-from tests import media_files
+from harness import media_files
+from media_service.processing.images import Undecodable, process_image
 
 LIMIT = 100_000_000
 
@@ -132,7 +132,7 @@ def test_a_truncated_image_fails_in_words_without_paths(tmp_path: Path):
 _PEAK_GROWTH = """
 import sys
 from pathlib import Path
-from media_service.images import Undecodable, process_image
+from media_service.processing.images import Undecodable, process_image
 def peak():
     status = Path("/proc/self/status").read_text().splitlines()
     return int(next(s for s in status if s.startswith("VmHWM:")).split()[1]) * 1024
