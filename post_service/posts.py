@@ -36,7 +36,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from peewee import IntegrityError
 
@@ -62,8 +62,6 @@ log = logging.getLogger(__name__)
 MAX_CONTENT_CHARS = 5000
 MAX_MEDIA = 10
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-
-# Called with "recorded" and "attached" as the saga passes them (see mesh.faults).
 
 
 @dataclass(frozen=True)
@@ -136,6 +134,8 @@ class FeedPage:
 
 class Posts:
     def __init__(self, media: MediaDirectory, checkpoint: Checkpoint = lambda _: None) -> None:
+        """`checkpoint` is called with "recorded" and "attached" as the saga
+        passes them (mesh.faults: where a test makes the process die)."""
         self._media = media
         self._checkpoint = checkpoint
 
@@ -168,10 +168,31 @@ class Posts:
         media_ids = json.loads(post.media_ids)
         attached = self._media.attach(caller, post.id, media_ids) if media_ids else []
         self._checkpoint("attached")
-        Post.update(status=PostStatus.PUBLISHED, published_at=utcnow()).where(
-            (Post.id == post.id) & (Post.status == PostStatus.PENDING)
-        ).execute()
+        published = (
+            Post.update(status=PostStatus.PUBLISHED, published_at=utcnow())
+            .where((Post.id == post.id) & (Post.status == PostStatus.PENDING))
+            .execute()
+        )
+        if not published and not _is_published(post.id):
+            self._undo_late_attach(caller, post)
         return PostView(post=Post.get_by_id(post.id), media=_in_order(attached, media_ids))
+
+    def _undo_late_attach(self, caller: Caller, post: Post) -> NoReturn:
+        """The post was undone while this attach was on its way (a retry whose
+        attach met an outage told its client the post failed), so the attach may
+        have landed after the undo's detach: detach again. If that fails too, a
+        DELETING row is left for the reconciler, put back if the undo has
+        removed it meanwhile."""
+        Post.update(status=PostStatus.DELETING).where(Post.id == post.id).execute()
+        try:
+            self.finish_deleting(caller, post)
+        except MeshError:
+            if not Post.select().where(Post.id == post.id).exists():
+                # Without its key: a new request with the same key may own it now.
+                tombstone = {**post.__data__, "status": PostStatus.DELETING}
+                Post.insert({**tombstone, "idempotency_key": None}).execute()
+            raise
+        raise Conflict(f"post {post.id} was undone while its media were being attached")
 
     def get(self, caller: Caller, post_id: str) -> PostView:
         return self._with_media(caller, [_published(post_id)])[0]
@@ -248,6 +269,12 @@ class Posts:
             )
             return False
         return True
+
+
+def _is_published(post_id: str) -> bool:
+    return bool(
+        Post.select().where((Post.id == post_id) & (Post.status == PostStatus.PUBLISHED)).exists()
+    )
 
 
 def _published(post_id: str) -> Post:
