@@ -42,7 +42,7 @@ lint: $(STUBS) $(WEB_BUILT) $(BUF_IMPORTS)
 	$(BUF) breaking --against protos/baseline.binpb
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway harness bench
+	$(VENV)/bin/mypy mesh media_formats media_client media_service post_service gateway harness bench tests
 	cd web && npx tsc --noEmit
 
 token: $(INSTALLED)

@@ -71,4 +71,4 @@ def running(settings: Settings, log_dir: Path) -> Iterator[str]:
 
 def _answers(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=1) as reply:
-        return reply.status == 200
+        return bool(reply.status == 200)

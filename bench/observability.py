@@ -129,7 +129,7 @@ def _one_at_a_time(bench: BenchMesh, tokens: list[str]) -> float:
         stub = media_pb2_grpc.MediaServiceStub(channel)
         samples = []
         for i in range(CALLS):
-            metadata = [("authorization", f"Bearer {tokens[i % len(tokens)]}")]
+            metadata = (("authorization", f"Bearer {tokens[i % len(tokens)]}"),)
             started = time.perf_counter()
             stub.CreateUploadSession(SESSION_REQUEST, metadata=metadata, timeout=30)
             samples.append((time.perf_counter() - started) * 1000)

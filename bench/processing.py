@@ -21,8 +21,9 @@ from pathlib import Path
 
 from bench.table import print_table, summarize
 from harness import media_files
+from media_service.processing.ffmpeg import VideoLimits
 from media_service.processing.images import Undecodable, process_image
-from media_service.processing.videos import VideoLimits, process_video
+from media_service.processing.videos import process_video
 
 RUNS = 7
 MAX_PIXELS = 100_000_000

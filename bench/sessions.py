@@ -174,7 +174,7 @@ def _native_grpc(settings: Settings, tokens: list[str]) -> None:
         started = time.perf_counter()
         stub.CreateUploadSession(
             SESSION_REQUEST,
-            metadata=[("authorization", f"Bearer {tokens[i % len(tokens)]}")],
+            metadata=(("authorization", f"Bearer {tokens[i % len(tokens)]}"),),
             timeout=30,
         )
         return (time.perf_counter() - started) * 1000

@@ -101,7 +101,7 @@ def _watch(channel: grpc.Channel, token: str, media_id: str) -> Any:
     stub = media_pb2_grpc.MediaServiceStub(channel)
     return stub.WatchMedia(
         media_pb2.WatchMediaRequest(media_ids=[media_id]),
-        metadata=[("authorization", f"Bearer {token}")],
+        metadata=(("authorization", f"Bearer {token}"),),
         timeout=STREAM_SECONDS,
     )
 

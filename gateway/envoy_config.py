@@ -6,37 +6,21 @@ from urllib.parse import urlparse
 
 import jinja2
 
+from gateway.services import INTERNAL_METHODS, UPSTREAMS, read_methods, stream_methods
 from gateway.settings import ROOT, Endpoint, Settings
-from genproto.media.v1 import media_pb2
-from genproto.post.v1 import post_pb2
-from mesh.api import internal_methods
 from mesh.auth import ON_BEHALF_OF_HEADER, SERVICE_TOKEN_HEADER
+from mesh.errors import local_reply_codes
 
 TEMPLATE = ROOT / "envoy" / "envoy.yaml.j2"
 # The repository's; Settings.descriptor_set names the one a config refers to.
 DESCRIPTOR_SET = ROOT / "genproto" / "descriptor_set.pb"
-SERVICES = [
-    media_pb2.DESCRIPTOR.services_by_name["MediaService"],
-    post_pb2.DESCRIPTOR.services_by_name["PostService"],
-]
-# Methods without a REST mapping are internal: the gateway never routes them.
-INTERNAL_METHODS = internal_methods(*SERVICES)
 INTERNAL_HEADERS = [SERVICE_TOKEN_HEADER, ON_BEHALF_OF_HEADER]
-READ_METHODS = [
-    ("media.v1.MediaService", "GetMedia", "media_service"),
-    ("media.v1.MediaService", "ListMedia", "media_service"),
-    ("media.v1.MediaService", "ListUploadParts", "media_service"),
-    ("post.v1.PostService", "GetPost", "post_service"),
-    ("post.v1.PostService", "ListFeed", "post_service"),
-]
-# Methods that stream their replies (gRPC and grpc-web only), by their cluster.
-CLUSTERS = {"media.v1.MediaService": "media_service", "post.v1.PostService": "post_service"}
-STREAM_METHODS = [
-    (service.full_name, method.name, CLUSTERS[service.full_name])
-    for service in SERVICES
-    for method in service.methods
-    if method.server_streaming
-]
+# Reads (GET in REST) are retried; streams have no route timeout.
+READ_METHODS = read_methods()
+STREAM_METHODS = stream_methods()
+# gRPC for a service the gateway does not know goes to the first service's
+# cluster, which answers UNIMPLEMENTED.
+FALLBACK_CLUSTER = UPSTREAMS[0].name
 # A stream silent this long is cut; the services send keep-alives every
 # WATCH_KEEPALIVE_SECONDS (10 s by default), well within it.
 STREAM_IDLE_TIMEOUT_SECONDS = 30
@@ -67,19 +51,9 @@ VERIFIED_TOKENS_KEPT = 10_000
 MAX_REQUEST_ID_CHARS = 128
 # On every reply to a caller: never sniffed as another type, never cached.
 REPLY_HEADERS = [("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
-# HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body.
-LOCAL_REPLY_CODES = [
-    (400, 3),
-    (401, 16),
-    (403, 7),
-    (404, 5),
-    (408, 4),
-    (413, 8),
-    (429, 8),
-    (431, 8),
-    (503, 14),
-    (504, 4),
-]
+# HTTP status of a reply Envoy makes itself -> the gRPC code in its JSON body,
+# from the error classes of mesh.errors (the same table the services answer by).
+LOCAL_REPLY_CODES = local_reply_codes()
 
 
 def render(settings: Settings) -> str:
@@ -87,15 +61,16 @@ def render(settings: Settings) -> str:
         TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     jwks = urlparse(settings.jwks_url or "")
-    return template.render(
+    config: str = template.render(
         bind_host=settings.bind_host,
         gateway_port=settings.gateway_port,
         admin_port=settings.admin_port,
         upstreams=[
-            _cluster("media_service", settings.media_upstreams, "media.v1.MediaService"),
-            _cluster("post_service", settings.post_upstreams, "post.v1.PostService"),
+            *(_cluster(u.name, u.endpoints(settings), u.full_name) for u in UPSTREAMS),
             _cluster("reflection", [(settings.host, settings.reflection_port)], ""),
         ],
+        services=UPSTREAMS,
+        fallback_cluster=FALLBACK_CLUSTER,
         read_methods=READ_METHODS,
         stream_methods=STREAM_METHODS,
         stream_idle_timeout_seconds=STREAM_IDLE_TIMEOUT_SECONDS,
@@ -124,6 +99,7 @@ def render(settings: Settings) -> str:
         descriptor_set=settings.descriptor_set,
         traces_endpoint=settings.traces_endpoint,
     )
+    return config
 
 
 def _cluster(

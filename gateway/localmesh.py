@@ -15,10 +15,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import devkeys, envoy_config, processes, storage_setup
-from gateway.settings import ROOT, Endpoint, Settings, inherited_environment
+from gateway.services import BY_NAME, UPSTREAMS
+from gateway.settings import ROOT, Settings, inherited_environment
 
 START_TIMEOUT_SECONDS = 60
-PORT_VARIABLES = {"media_service": "MEDIA_SERVICE_PORT", "post_service": "POST_SERVICE_PORT"}
 METRICS_PORT_VARIABLES = {
     "media_service": "MEDIA_SERVICE_METRICS_PORT",
     "post_service": "POST_SERVICE_METRICS_PORT",
@@ -49,8 +49,8 @@ class LocalMesh:
             devkeys.ensure_dev_keys(self.settings)
             if self.settings.s3_endpoint_url is None:
                 self.start_storage()
-            self.start_service("media_service")
-            self.start_service("post_service")
+            for upstream in UPSTREAMS:  # in the table's order: media_service first
+                self.start_service(upstream.name)
             if self.settings.broker_url:
                 self.start_worker()
             self.start_reflection()
@@ -95,15 +95,16 @@ class LocalMesh:
     def instances(self, service: str) -> list[str]:
         """Component names of a service's instances: the service's own name when
         there is one instance, else `media_service-1`, `media_service-2`, ..."""
-        count = len(self._upstreams(service))
+        count = len(BY_NAME[service].endpoints(self.settings))
         return [service] if count == 1 else [f"{service}-{i}" for i in range(1, count + 1)]
 
     def start_instance(self, instance: str) -> None:
         """One instance (its own process group, on its own port): also to
         restart one that was stopped or killed."""
         service = _kind(instance)
-        port = self._upstreams(service)[self.instances(service).index(instance)][1]
-        env = {PORT_VARIABLES[service]: str(port)}
+        upstream = BY_NAME[service]
+        port = upstream.endpoints(self.settings)[self.instances(service).index(instance)][1]
+        env = {upstream.port_variable: str(port)}
         if service == "post_service":
             env["MEDIA_SERVICE_ADDR"] = self.media_service_target()
         child = self._start(instance, [sys.executable, "-m", service], **env)
@@ -120,10 +121,6 @@ class LocalMesh:
         """SIGKILL a component's whole process group, as a crash would."""
         child = self._children.pop(name)
         processes.kill(child)
-
-    def _upstreams(self, service: str) -> list[Endpoint]:
-        s = self.settings
-        return s.media_upstreams if service == "media_service" else s.post_upstreams
 
     def start_reflection(self) -> None:
         child = self._start("reflection", [sys.executable, "-m", "gateway.reflection"])
@@ -171,11 +168,8 @@ class LocalMesh:
         processes.wait_until(self._gateway_ready, "the Envoy gateway", START_TIMEOUT_SECONDS, child)
 
     def _gateway_ready(self) -> bool:
-        expected = {
-            "media_service": len(self.settings.media_upstreams),
-            "post_service": len(self.settings.post_upstreams),
-            "reflection": 1,
-        }
+        expected = {u.name: len(u.endpoints(self.settings)) for u in UPSTREAMS}
+        expected["reflection"] = 1
         if _http_text(f"{self.settings.admin_url}/ready").strip() != "LIVE":
             return False
         routed = self.routed_endpoints()
@@ -261,12 +255,14 @@ def envoy_binary() -> str:
 
 def _http_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=1) as reply:
-        return reply.read().decode()
+        text: str = reply.read().decode()
+    return text
 
 
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=1) as reply:
-        return reply.status == 200
+        ok: bool = reply.status == 200
+    return ok
 
 
 def _grpc_serving(address: str) -> bool:
@@ -274,4 +270,5 @@ def _grpc_serving(address: str) -> bool:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=1
         )
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+    serving: bool = reply.status == health_pb2.HealthCheckResponse.SERVING
+    return serving

@@ -20,10 +20,11 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway.envoy_config import DESCRIPTOR_SET, INTERNAL_METHODS
+from gateway.envoy_config import DESCRIPTOR_SET
+from gateway.services import INTERNAL_METHODS, UPSTREAMS
 from gateway.settings import Settings
 
-PUBLIC_SERVICES = ["media.v1.MediaService", "post.v1.PostService"]
+PUBLIC_SERVICES = [upstream.full_name for upstream in UPSTREAMS]
 # Files of others (well-known types, google.api, google.rpc) are served whole.
 FOREIGN_FILES = "google/"
 _Type = TypeVar("_Type", descriptor_pb2.DescriptorProto, descriptor_pb2.EnumDescriptorProto)

@@ -2,7 +2,7 @@
 
 Read once from the environment (each with a default that works locally).
 Services read their own settings; what the runner passes them is listed in
-`LocalMesh._service_env`.
+`LocalMesh.service_env`.
 """
 
 import os
@@ -44,7 +44,8 @@ class Settings:
     s3_endpoint_url: str | None  # None: start the embedded S3 server
     s3_bucket: str
     # The instances Envoy balances each service across (by their health); the
-    # local mesh starts one per endpoint.
+    # local mesh starts one per endpoint. Each service's row in
+    # gateway/services.py names its field.
     media_upstreams: list[Endpoint]
     post_upstreams: list[Endpoint]
     traces_endpoint: Endpoint | None  # OTLP/gRPC collector for Envoy's spans; None: no traces

@@ -40,7 +40,8 @@ class Api:
         put(session.json(), data)
         completed = self.complete(session.json()["mediaId"])
         assert completed.status_code == 200, completed.text
-        return completed.json()
+        media: dict[str, Any] = completed.json()
+        return media
 
     def complete_multipart(
         self, media_id: str, upload_id: str, parts: list[tuple[int, str]]

@@ -38,6 +38,14 @@ from media_client.resume import ResumeStore
 from media_client.transfer import StorageClient, backoff_delay
 from media_client.upload import Progress, Upload
 
+# What grpc.intercept_channel takes.
+ClientInterceptor = (
+    grpc.UnaryUnaryClientInterceptor
+    | grpc.UnaryStreamClientInterceptor
+    | grpc.StreamUnaryClientInterceptor
+    | grpc.StreamStreamClientInterceptor
+)
+
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 DEFAULT_CONCURRENCY = 4
 # A watch broken mid-way (UNAVAILABLE) is reopened this many times at most.
@@ -74,7 +82,7 @@ class MediaClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         resume_store: ResumeStore | None = None,
-        interceptors: Sequence[object] = (),
+        interceptors: Sequence[ClientInterceptor] = (),
     ) -> None:
         """`target`: the gateway's URL (default MEDIA_GATEWAY, else
         http://127.0.0.1:8080) or a service's host:port; `token`: the user's JWT

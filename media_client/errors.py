@@ -10,7 +10,9 @@
     └── ProcessingFailed      the upload is stored, but processing ended FAILED
 
 `ApiError` carries the gRPC status code, the server's message and its
-`google.rpc.ErrorInfo` (whose `reason` is what to branch on).
+`google.rpc.ErrorInfo`: `reason` is what to branch on (MEDIA_NOT_FOUND,
+FILE_TOO_LARGE, TOO_MANY_PENDING, ...: the README lists them), `metadata`
+what it concerns ({"mediaId": ...}).
 """
 
 from __future__ import annotations
@@ -48,8 +50,14 @@ class ApiError(MediaClientError):
 
     @property
     def reason(self) -> str:
-        """The ErrorInfo reason when the server sent one, else the status name."""
+        """The ErrorInfo reason when the server sent one, else the status name
+        (the gateway's own refusals carry no ErrorInfo)."""
         return self.info.reason if self.info and self.info.reason else self.code.name
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The ErrorInfo metadata: what the reason concerns, e.g. {"mediaId": ...}."""
+        return dict(self.info.metadata) if self.info else {}
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -80,8 +88,8 @@ _OUTAGES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 def from_rpc_error(error: grpc.RpcError) -> ApiError:
     """The ApiError for a failed call, with the ErrorInfo from its status details."""
-    code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-    message: str = error.details() or code.name  # type: ignore[attr-defined]
+    code: grpc.StatusCode = error.code()
+    message: str = error.details() or code.name
     info = _error_info(error)
     cls = ServiceUnavailable if code in _OUTAGES else ApiError
     return cls(code, message, info)
@@ -89,7 +97,7 @@ def from_rpc_error(error: grpc.RpcError) -> ApiError:
 
 def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     try:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        status = rpc_status.from_call(error)
     except ValueError:  # details that disagree with the status: ignore them
         return None
     for detail in status.details if status else ():

@@ -44,7 +44,7 @@ class Range:
 
 def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based)."""
-    exponential = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** (attempt - 1))
+    exponential = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2.0 ** (attempt - 1))
     return exponential * (0.5 + rand() / 2)
 
 

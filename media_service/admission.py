@@ -24,10 +24,19 @@ from google.rpc import error_details_pb2
 
 from media_service.config import UploadPolicy
 from media_service.models import Media, database
+from media_service.reasons import MediaReason
 from media_service.status import ENDED
-from media_service.usage import DAILY_TOTAL, STORED_TOTAL, Quota, day_start, in_bytes, usage_of
+from media_service.usage import (
+    DAILY,
+    DAILY_TOTAL,
+    STORED_TOTAL,
+    Quota,
+    day_start,
+    in_bytes,
+    usage_of,
+)
 from mesh.db import DATABASE_UNAVAILABLE, insert_serialized, sql_for, while_awaited
-from mesh.errors import MeshError, ResourceExhausted, Unavailable
+from mesh.errors import MeshError, Reason, ResourceExhausted, Unavailable
 
 _ENDED = ", ".join(f"'{status}'" for status in ENDED)
 # How many of a user's uploads can still write to storage. Params: owner, now, now.
@@ -79,9 +88,13 @@ def _refusal(media: Media, policy: UploadPolicy, now: datetime) -> MeshError:
             return quota_exceeded(quota, media.file_size)
     if writable_uploads(media.owner_id, now) >= policy.max_pending_per_user:
         url_minutes = -(-(row_time(media.urls_expire_at) - now).total_seconds() // 60)
-        return ResourceExhausted(too_many_pending(policy.max_pending_per_user, int(url_minutes)))
+        return ResourceExhausted(
+            too_many_pending(policy.max_pending_per_user, int(url_minutes)),
+            reason=MediaReason.TOO_MANY_PENDING,
+            metadata={"limit": policy.max_pending_per_user},
+        )
     # Within every limit, so the time guard stopped it: the answer came too late.
-    return Unavailable(DATABASE_UNAVAILABLE)
+    return Unavailable(DATABASE_UNAVAILABLE, reason=Reason.DATABASE_UNAVAILABLE)
 
 
 def row_time(value: datetime | None) -> datetime:
@@ -90,7 +103,8 @@ def row_time(value: datetime | None) -> datetime:
 
 
 def quota_exceeded(quota: Quota, size: int) -> ResourceExhausted:
-    """RESOURCE_EXHAUSTED naming the quota and what is left, with a
+    """RESOURCE_EXHAUSTED naming the quota and what is left: DAILY_QUOTA_EXCEEDED
+    or STORED_QUOTA_EXCEEDED {limit, remaining, resetsAt (daily)} and a
     google.rpc.QuotaFailure detail for programs."""
     left = f"{in_bytes(quota.remaining)} of {in_bytes(quota.limit)} left"
     if quota.resets_at is not None:
@@ -99,8 +113,18 @@ def quota_exceeded(quota: Quota, size: int) -> ResourceExhausted:
     violation = error_details_pb2.QuotaFailure.Violation(
         subject=quota.name, description=f"{quota.remaining} bytes left of {quota.limit}"
     )
+    metadata: dict[str, str | int] = {"limit": quota.limit, "remaining": quota.remaining}
+    if quota.resets_at is not None:
+        metadata["resetsAt"] = f"{quota.resets_at:%Y-%m-%dT%H:%M:%SZ}"
     return ResourceExhausted(
-        message, details=[error_details_pb2.QuotaFailure(violations=[violation])]
+        message,
+        reason=(
+            MediaReason.DAILY_QUOTA_EXCEEDED
+            if quota.name == DAILY
+            else MediaReason.STORED_QUOTA_EXCEEDED
+        ),
+        metadata=metadata,
+        details=[error_details_pb2.QuotaFailure(violations=[violation])],
     )
 
 

@@ -5,10 +5,12 @@ the update run in one transaction holding row locks, so of two posts racing
 for a media exactly one gets it.
 """
 
+from media_service.library import not_found
 from media_service.models import Media, database
+from media_service.reasons import MediaReason
 from media_service.status import ATTACHABLE, Status
 from mesh.db import locked, utcnow, write_transaction
-from mesh.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from mesh.errors import AlreadyExists, FailedPrecondition, invalid_field
 from mesh.ids import checked_id
 
 
@@ -18,7 +20,7 @@ def attach(user_id: str, post_id: str, media_ids: list[str]) -> list[Media]:
     for media_id in media_ids:
         checked_id("mediaIds", media_id)
     if len(set(media_ids)) != len(media_ids):
-        raise InvalidArgument("mediaIds contains duplicates")
+        raise invalid_field("mediaIds", "mediaIds contains duplicates")
     if not media_ids:
         return []
     with write_transaction(database):
@@ -53,13 +55,19 @@ def media_of_posts(post_ids: list[str]) -> list[Media]:
 
 def _check_attachable(media: Media | None, media_id: str, user_id: str, post_id: str) -> None:
     if media is None or media.owner_id != user_id or media.status == Status.DELETED:
-        raise NotFound(f"media {media_id} not found")
+        raise not_found(media_id)
     if media.post_id == post_id:
         return
     if media.post_id:
-        raise AlreadyExists(f"media {media_id} is already attached to another post")
+        raise AlreadyExists(
+            f"media {media_id} is already attached to another post",
+            reason=MediaReason.MEDIA_ATTACHED,
+            metadata={"mediaId": media_id, "postId": media.post_id},
+        )
     if media.status not in ATTACHABLE:
         raise FailedPrecondition(
             f"media {media_id} is {media.status}; only UPLOADED, PROCESSING or READY media "
-            "can be attached"
+            "can be attached",
+            reason=MediaReason.MEDIA_NOT_ATTACHABLE,
+            metadata={"mediaId": media_id, "status": media.status},
         )

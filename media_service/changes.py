@@ -27,6 +27,7 @@ from typing import Any
 from peewee import DateTimeField
 
 from media_service.models import Media, database
+from media_service.reasons import MediaReason
 from mesh import postgres
 from mesh.db import connection_for, is_postgres
 from mesh.errors import Unavailable
@@ -100,7 +101,7 @@ class ChangeFeed:
                 self._thread.start()
         if not self._ready.wait(READY_TIMEOUT_SECONDS):
             subscription.close()
-            raise Unavailable(NOT_LISTENING)
+            raise Unavailable(NOT_LISTENING, reason=MediaReason.CHANGE_FEED_UNAVAILABLE)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:

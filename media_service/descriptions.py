@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from media_service import library
 from media_service.models import Media
+from media_service.reasons import MediaReason
 from media_service.status import LIVE
 from mesh.db import utcnow
-from mesh.errors import FailedPrecondition, InvalidArgument
+from mesh.errors import FailedPrecondition, InvalidArgument, invalid_field
 from mesh.ids import checked_id
 
 # Mastodon's limit for alt text, counted in Unicode code points as it does.
@@ -38,7 +39,10 @@ def update(
     """Set the description and/or focus (None: leave it) of the caller's media."""
     checked_id("mediaId", media_id)
     if description is None and focus is None:
-        raise InvalidArgument("nothing to update: give description, focus or both")
+        raise InvalidArgument(
+            "nothing to update: give description, focus or both",
+            reason=MediaReason.NOTHING_TO_UPDATE,
+        )
     fields: dict[str, object] = {}
     if description is not None:
         _check_description(description)
@@ -57,23 +61,28 @@ def update(
         # (statuses it never leaves), which is why the update found nothing.
         media = library.owned(user_id, media_id)
         raise FailedPrecondition(
-            f"media {media_id} is {media.status}; only {_listed(LIVE)} media can be updated"
+            f"media {media_id} is {media.status}; only {_listed(LIVE)} media can be updated",
+            reason=MediaReason.MEDIA_ENDED,
+            metadata={"mediaId": media_id, "status": media.status},
         )
     return Media.get_by_id(media_id)
 
 
 def _check_description(description: str) -> None:
     if len(description) > MAX_DESCRIPTION_CHARS:
-        raise InvalidArgument(
+        raise invalid_field(
+            "description",
             f"description is {len(description)} characters; "
-            f"at most {MAX_DESCRIPTION_CHARS} are allowed"
+            f"at most {MAX_DESCRIPTION_CHARS} are allowed",
         )
 
 
 def _check_focus(field: str, value: float) -> None:
     low, high = FOCUS_RANGE
     if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidArgument(f"{field} must be between {low:g} and {high:g}, got {_shown(value)}")
+        raise invalid_field(
+            field, f"{field} must be between {low:g} and {high:g}, got {_shown(value)}"
+        )
 
 
 def _shown(value: float) -> str:

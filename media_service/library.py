@@ -2,6 +2,7 @@
 
 from media_service.dedup import shared_elsewhere
 from media_service.models import Media, database
+from media_service.reasons import MediaReason
 from media_service.status import Status, move
 from media_service.storage import Storage
 from mesh import paging
@@ -15,8 +16,17 @@ def owned(user_id: str, media_id: str) -> Media:
     checked_id("mediaId", media_id)
     media = Media.get_or_none((Media.id == media_id) & (Media.owner_id == user_id))
     if media is None or media.status == Status.DELETED:
-        raise NotFound(f"media {media_id} not found")
+        raise not_found(media_id)
     return media
+
+
+def not_found(media_id: str) -> NotFound:
+    """The answer for a media that is missing, deleted or another user's."""
+    return NotFound(
+        f"media {media_id} not found",
+        reason=MediaReason.MEDIA_NOT_FOUND,
+        metadata={"mediaId": media_id},
+    )
 
 
 def list_media(user_id: str, page_size: int, page_token: str) -> tuple[list[Media], str]:
@@ -34,11 +44,13 @@ def delete(storage: Storage, user_id: str, media_id: str) -> Media:
         query = Media.select().where((Media.id == media_id) & (Media.owner_id == user_id))
         media = locked(query, database).first()
         if media is None:
-            raise NotFound(f"media {media_id} not found")
+            raise not_found(media_id)
         if media.status != Status.DELETED:
             if media.post_id:
                 raise Conflict(
-                    f"media {media_id} is attached to post {media.post_id}; delete the post first"
+                    f"media {media_id} is attached to post {media.post_id}; delete the post first",
+                    reason=MediaReason.MEDIA_ATTACHED,
+                    metadata={"mediaId": media_id, "postId": media.post_id},
                 )
             move(Media.id == media.id, Status(media.status), Status.DELETED)
     # The janitor removes it all again once no presigned URL of it can be used.

@@ -8,8 +8,9 @@ S3's 5 MiB minimum, keeps a retried part cheap on a phone connection, and with
 URLs are signed a batch at a time (about 0.15 ms each), the rest on request.
 """
 
+from media_service.reasons import MediaReason
 from media_service.storage import StoredPart
-from mesh.errors import InvalidArgument
+from mesh.errors import InvalidArgument, Reason, invalid_field
 
 URL_BATCH = 100
 
@@ -17,20 +18,24 @@ URL_BATCH = 100
 def check_parts_list(parts: list[tuple[int, str]], total_parts: int) -> None:
     """The client's list names each of 1..total_parts exactly once, with an ETag."""
     if not parts:
-        raise InvalidArgument("parts is required: list every part with its ETag")
+        raise invalid_field("parts", "parts is required: list every part with its ETag")
     seen: set[int] = set()
     for number, etag in parts:
         if not 1 <= number <= total_parts:
-            raise InvalidArgument(f"part number {number} is outside 1..{total_parts}")
+            raise _bad_entry(number, f"part number {number} is outside 1..{total_parts}")
         if number in seen:
-            raise InvalidArgument(f"part {number} is listed more than once")
+            raise _bad_entry(number, f"part {number} is listed more than once")
         if not etag.strip('"'):
-            raise InvalidArgument(f"part {number} has no ETag")
+            raise _bad_entry(number, f"part {number} has no ETag")
         seen.add(number)
     missing = sorted(set(range(1, total_parts + 1)) - seen)
     if missing:
         shown = ", ".join(str(n) for n in missing[:10]) + (", ..." if len(missing) > 10 else "")
-        raise InvalidArgument(f"parts missing from the list: {shown} (of {total_parts})")
+        raise _part_error(
+            MediaReason.PART_NOT_LISTED,
+            missing[0],
+            f"parts missing from the list: {shown} (of {total_parts})",
+        )
 
 
 def check_against_storage(
@@ -44,12 +49,31 @@ def check_against_storage(
     for number, etag in sorted(parts):
         part = by_number.get(number)
         if part is None:
-            raise InvalidArgument(f"part {number} has not been uploaded")
+            raise _part_error(
+                MediaReason.PART_NOT_UPLOADED, number, f"part {number} has not been uploaded"
+            )
         if part.etag.strip('"') != etag.strip('"'):
-            raise InvalidArgument(f"part {number}: ETag {etag} does not match the stored part")
+            raise _part_error(
+                MediaReason.PART_ETAG_MISMATCH,
+                number,
+                f"part {number}: ETag {etag} does not match the stored part",
+            )
         declared = checksums.get(number)
         if declared and part.checksum_sha256 and part.checksum_sha256 != declared:
-            raise InvalidArgument(
+            raise _part_error(
+                MediaReason.PART_CHECKSUM_MISMATCH,
+                number,
                 f"part {number} is not the part declared: storage holds SHA-256 "
-                f"{part.checksum_sha256}, the session declared {declared}; upload it again"
+                f"{part.checksum_sha256}, the session declared {declared}; upload it again",
             )
+
+
+def _bad_entry(number: int, message: str) -> InvalidArgument:
+    """INVALID_FIELD {field: parts, partNumber}: an entry of the list is wrong."""
+    return InvalidArgument(
+        message, reason=Reason.INVALID_FIELD, metadata={"field": "parts", "partNumber": number}
+    )
+
+
+def _part_error(reason: MediaReason, number: int, message: str) -> InvalidArgument:
+    return InvalidArgument(message, reason=reason, metadata={"partNumber": number})

@@ -76,7 +76,7 @@ class IllegalMove(Exception):
     """A move the machine does not have: a bug in the caller, never the client's."""
 
 
-def move(where: Expression, from_: Status | Iterable[Status], to: Status, **fields: object) -> int:
+def move(where: Expression, from_: str | Iterable[str], to: Status, **fields: object) -> int:
     """Move the media matching `where` that are still in `from_` to `to`,
     setting `fields` too; the number moved (0: something else moved it first)."""
     # A status read from a row is a plain str: Status() checks it is one.

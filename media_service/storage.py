@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from media_service.config import StorageConfig
 from media_service.presign import Presigner
+from media_service.reasons import MediaReason
 from mesh.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,10 @@ def _pinned() -> Iterator[None]:
         raise
 
 
+def _unavailable() -> Unavailable:
+    return Unavailable(STORAGE_UNAVAILABLE, reason=MediaReason.STORAGE_UNAVAILABLE)
+
+
 @contextmanager
 def _outage_is_unavailable() -> Iterator[None]:
     """Storage failures that are not the request's: 503 in plain words; the
@@ -298,14 +303,14 @@ def _outage_is_unavailable() -> Iterator[None]:
     try:
         yield
     except BotoCoreError as error:
-        raise Unavailable(STORAGE_UNAVAILABLE) from error
+        raise _unavailable() from error
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500:
-            raise Unavailable(STORAGE_UNAVAILABLE) from error
+            raise _unavailable() from error
         if _error_code(error) in _MISCONFIGURED:
             # Our credentials or bucket are wrong: no client can fix that, and it is
             # not their error. Operators see it in the log; callers get 503.
             log.error("object storage refuses us: %s", _error_code(error))
-            raise Unavailable(STORAGE_UNAVAILABLE) from error
+            raise _unavailable() from error
         raise

@@ -14,6 +14,7 @@ import uuid
 from datetime import timedelta
 
 from media_service.models import database
+from media_service.reasons import MediaReason
 from mesh.db import connection_for, insert_serialized, sql_for, utcnow
 from mesh.errors import ResourceExhausted, Unavailable
 from mesh.schedule import every
@@ -45,7 +46,10 @@ class StreamSlots:
         """A slot for one more stream of `user_id`, or ResourceExhausted."""
         with self._lock:
             if len(self._held) >= self.per_process:
-                raise Unavailable("this server has as many open streams as it can hold; retry")
+                raise Unavailable(
+                    "this server has as many open streams as it can hold; retry",
+                    reason=MediaReason.SERVER_AT_CAPACITY,
+                )
             self._start_heartbeat()
         slot = str(uuid.uuid4())
         now = utcnow()
@@ -56,7 +60,9 @@ class StreamSlots:
         if not taken:
             raise ResourceExhausted(
                 f"at most {self.per_user} WatchMedia streams may be open at once; "
-                "close one (or wait for one to end) first"
+                "close one (or wait for one to end) first",
+                reason=MediaReason.TOO_MANY_STREAMS,
+                metadata={"limit": self.per_user},
             )
         with self._lock:
             self._held.add(slot)

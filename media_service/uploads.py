@@ -26,6 +26,7 @@ from media_service.config import UploadPolicy
 from media_service.dedup import copy_fields, still_ready, twin_of
 from media_service.models import Media, Visibility, database
 from media_service.multipart import URL_BATCH, check_against_storage, check_parts_list
+from media_service.reasons import MediaReason
 from media_service.status import VERIFIED, Status, move
 from media_service.storage import MultipartRefused, Storage, StoredPart
 from media_service.usage import Usage, usage_of
@@ -38,7 +39,7 @@ from media_service.validation import (
 )
 from media_service.verification import Mismatch
 from mesh.db import utcnow, write_transaction
-from mesh.errors import FailedPrecondition, InvalidArgument
+from mesh.errors import FailedPrecondition, InvalidArgument, invalid_field
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,10 @@ class Uploads:
         if declaration.file_size > MULTIPART_THRESHOLD:
             return self._create_multipart(user_id, declaration, media_id, key)
         if declaration.part_checksums_sha256:
-            raise InvalidArgument(
+            raise invalid_field(
+                "partChecksumsSha256",
                 f"partChecksumsSha256 is for multipart uploads (over {MULTIPART_THRESHOLD} bytes); "
-                "a single upload declares checksumSha256"
+                "a single upload declares checksumSha256",
             )
         copy = self._copy_of_twin(user_id, declaration, media_id)
         if copy is not None:
@@ -119,11 +121,17 @@ class Uploads:
     def list_parts(self, user_id: str, media_id: str, after: int) -> PartsListing:
         """For resuming: what storage holds, and URLs for the parts still missing."""
         if after < 0:
-            raise InvalidArgument(f"partNumberMarker must not be negative, got {after}")
+            raise invalid_field(
+                "partNumberMarker", f"partNumberMarker must not be negative, got {after}"
+            )
         media = self._pending_multipart(user_id, media_id, "resumed")
         stored = self._storage.list_parts(media.storage_key, _upload_id(media))
         if stored is None:
-            raise FailedPrecondition(f"the multipart upload of media {media_id} is no longer open")
+            raise FailedPrecondition(
+                f"the multipart upload of media {media_id} is no longer open",
+                reason=MediaReason.MULTIPART_CLOSED,
+                metadata={"mediaId": media_id},
+            )
         urls, next_marker = self._sign_missing(media, {p.number for p in stored}, after)
         if urls:
             fresh_until = utcnow() + timedelta(seconds=self._storage.url_lifetime_seconds)
@@ -138,7 +146,9 @@ class Uploads:
             return media  # idempotent: the first complete already did the work
         if media.upload_id:
             raise FailedPrecondition(
-                f"media {media_id} is a multipart upload: finish it with complete-multipart"
+                f"media {media_id} is a multipart upload: finish it with complete-multipart",
+                reason=MediaReason.UPLOAD_IS_MULTIPART,
+                metadata={"mediaId": media_id},
             )
         return self._verify(media)
 
@@ -148,10 +158,16 @@ class Uploads:
         media = library.owned(user_id, media_id)
         if not media.upload_id:
             raise FailedPrecondition(
-                f"media {media_id} is a single upload: finish it with complete"
+                f"media {media_id} is a single upload: finish it with complete",
+                reason=MediaReason.UPLOAD_IS_SINGLE,
+                metadata={"mediaId": media_id},
             )
         if upload_id != media.upload_id:
-            raise InvalidArgument(f"uploadId does not match the upload of media {media_id}")
+            raise InvalidArgument(
+                f"uploadId does not match the upload of media {media_id}",
+                reason=MediaReason.UPLOAD_ID_MISMATCH,
+                metadata={"mediaId": media_id},
+            )
         if media.status in VERIFIED:
             return media
         _require_pending(media, "completed")
@@ -168,9 +184,7 @@ class Uploads:
         # A repeated abort (after a storage outage, say) removes what is left.
         if media.status != Status.ABORTED:
             if not move(Media.id == media.id, Status.PENDING, Status.ABORTED):
-                raise FailedPrecondition(
-                    f"media {media_id} is {media.status}; only a PENDING upload can be aborted"
-                )
+                raise _not_pending(media, "aborted")
             metrics.UPLOADS.labels(Status.ABORTED).inc()
         self._storage.remove(media.storage_key, media.upload_id)
         return Media.get_by_id(media.id)
@@ -179,8 +193,9 @@ class Uploads:
         self, user_id: str, declaration: Declaration, media_id: str, key: str
     ) -> UploadSession:
         if declaration.checksum_sha256:
-            raise InvalidArgument(
-                f"checksumSha256 is supported for single uploads only (up to {MULTIPART_THRESHOLD} bytes)"
+            raise invalid_field(
+                "checksumSha256",
+                f"checksumSha256 is supported for single uploads only (up to {MULTIPART_THRESHOLD} bytes)",
             )
         layout = layout_for(declaration.file_size)
         checksums = canonical_part_checksums(declaration, layout.total_parts)
@@ -280,7 +295,11 @@ class Uploads:
     def _pending_multipart(self, user_id: str, media_id: str, action: str) -> Media:
         media = library.owned(user_id, media_id)
         if not media.upload_id:
-            raise FailedPrecondition(f"media {media_id} is a single upload, not a multipart one")
+            raise FailedPrecondition(
+                f"media {media_id} is a single upload, not a multipart one",
+                reason=MediaReason.UPLOAD_IS_SINGLE,
+                metadata={"mediaId": media_id},
+            )
         _require_pending(media, action)
         return media
 
@@ -297,12 +316,14 @@ class Uploads:
                 self._reject(
                     media,
                     Mismatch(
-                        "PART_TOO_SMALL",
+                        MediaReason.PART_TOO_SMALL,
                         "a part other than the last is smaller than storage's minimum part size",
                     ),
                 )
             raise InvalidArgument(
-                f"storage refused to assemble the parts: {refused.code}"
+                f"storage refused to assemble the parts: {refused.code}",
+                reason=MediaReason.ASSEMBLY_REFUSED,
+                metadata={"mediaId": media.id, "storageCode": refused.code},
             ) from refused
 
     def _verify(self, media: Media) -> Media:
@@ -310,7 +331,9 @@ class Uploads:
         stored = self._storage.head(media.storage_key)
         if stored is None:
             raise FailedPrecondition(
-                f"nothing has been uploaded for media {media.id} yet: PUT the file to its uploadUrl first"
+                f"nothing has been uploaded for media {media.id} yet: PUT the file to its uploadUrl first",
+                reason=MediaReason.NOTHING_UPLOADED,
+                metadata={"mediaId": media.id},
             )
         mismatch = verification.problem_with(self._storage, media, stored)
         if mismatch:
@@ -336,7 +359,9 @@ class Uploads:
         metrics.rejected(mismatch.reason)
         self._storage.remove(media.storage_key, media.upload_id)
         log.info("rejected upload", extra={"fields": {"media_id": media.id, "reason": reason}})
-        raise InvalidArgument(f"upload rejected: {reason}")
+        raise InvalidArgument(
+            f"upload rejected: {reason}", reason=mismatch.reason, metadata={"mediaId": media.id}
+        )
 
     def _queue_processing(self, media_id: str) -> None:
         try:
@@ -376,9 +401,15 @@ def _layout(media: Media) -> Layout:
 
 def _require_pending(media: Media, action: str) -> None:
     if media.status != Status.PENDING:
-        raise FailedPrecondition(
-            f"media {media.id} is {media.status}; only a PENDING upload can be {action}"
-        )
+        raise _not_pending(media, action)
+
+
+def _not_pending(media: Media, action: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"media {media.id} is {media.status}; only a PENDING upload can be {action}",
+        reason=MediaReason.UPLOAD_NOT_PENDING,
+        metadata={"mediaId": media.id, "status": media.status},
+    )
 
 
 def storage_key(

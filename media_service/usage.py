@@ -84,8 +84,9 @@ def usage_of(user_id: str, policy: UploadPolicy, now: datetime) -> Usage:
 
 
 def in_bytes(size: int) -> str:
-    """A size as people read it: 100 MiB, 1.5 GiB, 512 bytes."""
+    """A size as people read it: 100 MiB, 1.5 GiB, 1000 MiB, 512 bytes (one
+    decimal at most, never an exponent)."""
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= scale:
-            return f"{size / scale:.3g} {unit}"
+            return f"{round(size / scale, 1):g} {unit}"
     return f"{size} bytes"

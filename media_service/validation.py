@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from media_formats.media_types import MEDIA_TYPES, MediaType
 from media_service.models import Visibility
-from mesh.errors import InvalidArgument
+from media_service.reasons import MediaReason
+from mesh.errors import InvalidArgument, invalid_field
 
 MAX_FILE_NAME_BYTES = 255
 # Unicode format characters (bidi overrides and isolates, zero-width ones) and
@@ -35,19 +36,23 @@ def validate(declaration: Declaration) -> MediaType:
     media_type = _media_type(declaration.media_type)
     _file_name(declaration.file_name)
     if not declaration.file_type:
-        raise InvalidArgument("fileType is required")
+        raise invalid_field("fileType", "fileType is required")
     if declaration.file_type not in media_type.extensions:
         allowed = ", ".join(media_type.extensions)
         raise InvalidArgument(
             f"fileType {declaration.file_type!r} is not allowed for {media_type.name} "
-            f"(allowed: {allowed})"
+            f"(allowed: {allowed})",
+            reason=MediaReason.FILE_TYPE_NOT_ALLOWED,
+            metadata={"mediaType": media_type.name, "fileType": declaration.file_type},
         )
     if declaration.file_size <= 0:
-        raise InvalidArgument(f"fileSize must be positive, got {declaration.file_size}")
+        raise invalid_field("fileSize", f"fileSize must be positive, got {declaration.file_size}")
     if declaration.file_size > media_type.max_size:
         raise InvalidArgument(
             f"fileSize {declaration.file_size} exceeds the {media_type.name} limit of "
-            f"{media_type.max_size} bytes"
+            f"{media_type.max_size} bytes",
+            reason=MediaReason.FILE_TOO_LARGE,
+            metadata={"mediaType": media_type.name, "limit": media_type.max_size},
         )
     canonical_checksum(declaration.checksum_sha256)
     canonical_visibility(declaration.visibility)
@@ -68,7 +73,7 @@ def canonical_checksum(value: str, field: str = "checksumSha256") -> str:
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) != 32:
-        raise InvalidArgument(f"{field} must be the base64 of a 32-byte SHA-256 digest")
+        raise invalid_field(field, f"{field} must be the base64 of a 32-byte SHA-256 digest")
     return base64.b64encode(digest).decode()
 
 
@@ -79,8 +84,9 @@ def canonical_part_checksums(declaration: "Declaration", total_parts: int) -> tu
     if not declared:
         return ()
     if len(declared) != total_parts:
-        raise InvalidArgument(
-            f"partChecksumsSha256 has {len(declared)} entries; this upload has {total_parts} parts"
+        raise invalid_field(
+            "partChecksumsSha256",
+            f"partChecksumsSha256 has {len(declared)} entries; this upload has {total_parts} parts",
         )
     return tuple(
         canonical_checksum(value, f"partChecksumsSha256[{index}]") or _missing(index)
@@ -89,7 +95,8 @@ def canonical_part_checksums(declaration: "Declaration", total_parts: int) -> tu
 
 
 def _missing(index: int) -> str:
-    raise InvalidArgument(f"partChecksumsSha256[{index}] is empty")
+    field = f"partChecksumsSha256[{index}]"
+    raise invalid_field(field, f"{field} is empty")
 
 
 def canonical_visibility(value: str) -> str:
@@ -98,31 +105,37 @@ def canonical_visibility(value: str) -> str:
         return Visibility.PUBLIC
     if value == Visibility.PRIVATE:
         return Visibility.PRIVATE
-    raise InvalidArgument(
-        f"unknown visibility {value!r} (known: {Visibility.PUBLIC}, {Visibility.PRIVATE})"
+    raise invalid_field(
+        "visibility",
+        f"unknown visibility {value!r} (known: {Visibility.PUBLIC}, {Visibility.PRIVATE})",
     )
 
 
 def _media_type(name: str) -> MediaType:
     if not name:
-        raise InvalidArgument("mediaType is required")
+        raise invalid_field("mediaType", "mediaType is required")
     if name not in MEDIA_TYPES:
-        raise InvalidArgument(f"unknown mediaType {name!r} (known: {', '.join(MEDIA_TYPES)})")
+        raise InvalidArgument(
+            f"unknown mediaType {name!r} (known: {', '.join(MEDIA_TYPES)})",
+            reason=MediaReason.UNKNOWN_MEDIA_TYPE,
+            metadata={"mediaType": name},
+        )
     return MEDIA_TYPES[name]
 
 
 def _file_name(name: str) -> None:
     if not name:
-        raise InvalidArgument("fileName is required")
+        raise invalid_field("fileName", "fileName is required")
     if len(name.encode()) > MAX_FILE_NAME_BYTES:
-        raise InvalidArgument(f"fileName is longer than {MAX_FILE_NAME_BYTES} bytes")
+        raise invalid_field("fileName", f"fileName is longer than {MAX_FILE_NAME_BYTES} bytes")
     if not name.strip():
-        raise InvalidArgument("fileName is blank")
+        raise invalid_field("fileName", "fileName is blank")
     categories = {unicodedata.category(ch) for ch in name}
     if "Cc" in categories:
-        raise InvalidArgument("fileName contains control characters")
+        raise invalid_field("fileName", "fileName contains control characters")
     if categories & _INVISIBLE:
-        raise InvalidArgument(
+        raise invalid_field(
+            "fileName",
             "fileName contains invisible formatting characters (such as right-to-left "
-            "override, zero-width or line-separator characters)"
+            "override, zero-width or line-separator characters)",
         )

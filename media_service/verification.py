@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 from media_formats import signatures
 from media_service.models import Media
+from media_service.reasons import MediaReason
 from media_service.storage import OriginalChanged, Storage, StoredObject
 
 
 @dataclass(frozen=True)
 class Mismatch:
-    """Why an upload is rejected: `reason` names the check (for metrics and
-    clients), `message` says what differed."""
+    """Why an upload is rejected: `reason` names the check (the ErrorInfo
+    reason of the refusal, and the metrics label), `message` says what differed."""
 
-    reason: str
+    reason: MediaReason
     message: str
 
 
@@ -26,13 +27,14 @@ def problem_with(storage: Storage, media: Media, stored: StoredObject) -> Mismat
     """Why the stored object is not what `media` declared, or None if it is."""
     if stored.size != media.file_size:
         return Mismatch(
-            "SIZE_MISMATCH",
+            MediaReason.SIZE_MISMATCH,
             f"size mismatch: declared {media.file_size} bytes, stored {stored.size}",
         )
     if stored.content_type != media.file_type:
         stored_type = stored.content_type or "none"
         return Mismatch(
-            "TYPE_MISMATCH", f"type mismatch: declared {media.file_type}, stored {stored_type}"
+            MediaReason.TYPE_MISMATCH,
+            f"type mismatch: declared {media.file_type}, stored {stored_type}",
         )
     try:
         head = storage.read_head(
@@ -40,12 +42,14 @@ def problem_with(storage: Storage, media: Media, stored: StoredObject) -> Mismat
         )
         content = signatures.mismatch(media.file_type, head, stored.size)
         if content is not None:
-            return Mismatch("CONTENT_MISMATCH", content)
+            return Mismatch(MediaReason.CONTENT_MISMATCH, content)
         if media.checksum_sha256:
             checksum = _checksum_problem(storage, media, stored)
-            return Mismatch("CHECKSUM_MISMATCH", checksum) if checksum else None
+            return Mismatch(MediaReason.CHECKSUM_MISMATCH, checksum) if checksum else None
     except OriginalChanged:
-        return Mismatch("OBJECT_CHANGED", "the object changed while it was being verified")
+        return Mismatch(
+            MediaReason.OBJECT_CHANGED, "the object changed while it was being verified"
+        )
     return None
 
 

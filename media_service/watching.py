@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 
 from media_service.changes import DRAINED, RESYNC, ChangeFeed, Subscription
+from media_service.library import not_found
 from media_service.models import Media, database
+from media_service.reasons import MediaReason
 from media_service.status import SETTLED, Status
 from media_service.stream_slots import StreamSlots
 from mesh.db import connection_for
-from mesh.errors import InvalidArgument, NotFound, Unavailable
+from mesh.errors import Unavailable, invalid_field
 from mesh.ids import checked_id
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class Watch:
                 elif item == RESYNC:
                     fresh = _reread(self._unsettled())
                 elif item == DRAINED:
-                    raise Unavailable(DRAINING)
+                    raise Unavailable(DRAINING, reason=MediaReason.SERVER_DRAINING)
                 else:  # CLOSED
                     return
                 for media in fresh:
@@ -130,15 +132,15 @@ def _shown(media: Media) -> tuple[object, ...]:
 
 def _checked(media_ids: list[str]) -> list[str]:
     if not media_ids:
-        raise InvalidArgument("mediaIds is required: name 1 to 50 media to watch")
+        raise invalid_field("mediaIds", "mediaIds is required: name 1 to 50 media to watch")
     if len(media_ids) > MAX_IDS:
-        raise InvalidArgument(
-            f"at most {MAX_IDS} mediaIds may be watched at once, got {len(media_ids)}"
+        raise invalid_field(
+            "mediaIds", f"at most {MAX_IDS} mediaIds may be watched at once, got {len(media_ids)}"
         )
     for media_id in media_ids:
         checked_id("mediaIds", media_id)
     if len(set(media_ids)) != len(media_ids):
-        raise InvalidArgument("mediaIds contains duplicates")
+        raise invalid_field("mediaIds", "mediaIds contains duplicates")
     return media_ids
 
 
@@ -150,7 +152,7 @@ def _owned(user_id: str, ids: list[str]) -> list[Media]:
         }
     for media_id in ids:
         if media_id not in found or found[media_id].status == Status.DELETED:
-            raise NotFound(f"media {media_id} not found")
+            raise not_found(media_id)
     return [found[media_id] for media_id in ids]
 
 

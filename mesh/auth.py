@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 
 from mesh.config import AuthConfig, ConfigError
-from mesh.errors import Unauthenticated, Unavailable
+from mesh.errors import Reason, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _caller: ContextVar[Caller | None] = ContextVar("caller", default=None)
 def current_caller() -> Caller:
     caller = _caller.get()
     if caller is None:
-        raise Unauthenticated("no authenticated caller for this call")
+        raise Unauthenticated("no authenticated caller for this call", reason=Reason.TOKEN_MISSING)
     return caller
 
 
@@ -129,13 +129,17 @@ class TokenVerifier:
         except jwt.PyJWKClientConnectionError as error:
             # The identity provider's keys cannot be fetched: not the caller's fault.
             log.warning("cannot fetch the JWKS: %s", error)
-            raise Unavailable("the identity provider's keys are unavailable") from None
+            raise Unavailable(
+                "the identity provider's keys are unavailable", reason=Reason.IDENTITY_UNAVAILABLE
+            ) from None
+        except jwt.ExpiredSignatureError as error:
+            raise Unauthenticated(f"invalid token: {error}", reason=Reason.TOKEN_EXPIRED) from None
         except jwt.PyJWTError as error:
-            raise Unauthenticated(f"invalid token: {error}") from None
+            raise _invalid(f"invalid token: {error}") from None
         except Exception:
             # A token crafted to trip the library is still only an invalid token.
             log.warning("token verification failed unexpectedly", exc_info=True)
-            raise Unauthenticated("invalid token: it cannot be verified") from None
+            raise _invalid("invalid token: it cannot be verified") from None
         return Caller(user_id=_subject(claims), token=token), float(claims["exp"])
 
     def _signing_key(self, token: str) -> jwt.PyJWK:
@@ -158,13 +162,11 @@ class TokenVerifier:
 def _subject(claims: dict[str, Any]) -> str:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject.strip():
-        raise Unauthenticated("invalid token: empty subject")
+        raise _invalid("invalid token: empty subject")
     if len(subject) > MAX_SUBJECT_CHARS:
-        raise Unauthenticated(
-            f"invalid token: the subject is longer than {MAX_SUBJECT_CHARS} characters"
-        )
+        raise _invalid(f"invalid token: the subject is longer than {MAX_SUBJECT_CHARS} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in subject):
-        raise Unauthenticated("invalid token: the subject contains control characters")
+        raise _invalid("invalid token: the subject contains control characters")
     return subject
 
 
@@ -172,11 +174,15 @@ def _bearer_token(authorization: str | None) -> str:
     """The token of `Bearer <token>`, spelled exactly so, as the gateway reads it:
     one rule at both layers, so no request is accepted by one and refused by the other."""
     if not authorization:
-        raise Unauthenticated("missing bearer token")
+        raise Unauthenticated("missing bearer token", reason=Reason.TOKEN_MISSING)
     token = authorization.removeprefix(BEARER)
     if token == authorization or not token or token != token.strip() or " " in token:
-        raise Unauthenticated("authorization must be 'Bearer <token>'")
+        raise _invalid("authorization must be 'Bearer <token>'")
     return token
+
+
+def _invalid(message: str) -> Unauthenticated:
+    return Unauthenticated(message, reason=Reason.TOKEN_INVALID)
 
 
 class ServiceCredential:

@@ -5,10 +5,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from mesh import logs, tracing
 from mesh.auth import ON_BEHALF_OF_HEADER, Caller, ServiceCredential
-from mesh.errors import Internal, Unavailable, error_for_status
+from mesh.errors import ERROR_DOMAIN, Internal, MeshError, Reason, Unavailable, error_for_status
 
 # Statuses that say the other service (or the way to it) is down, not that the
 # request was wrong.
@@ -39,7 +42,7 @@ def insecure_channel(address: str, service: str = "") -> grpc.Channel:
 
 def call_metadata(
     caller: Caller, credential: ServiceCredential | None = None
-) -> list[tuple[str, str]]:
+) -> tuple[tuple[str, str], ...]:
     """Who the call is for and the request id. The caller's own token when there
     is one (the other service checks it itself); else, for work a service does
     on a user's behalf, the user's id, which counts only with the credential."""
@@ -52,18 +55,51 @@ def call_metadata(
         metadata.append(credential.metadata())
     if logs.request_id.get():
         metadata.append(("x-request-id", logs.request_id.get()))
-    return metadata
+    return tuple(metadata)
 
 
 @contextmanager
 def errors_as_mesh_errors(service: str) -> Iterator[None]:
-    """Re-raise the other service's error with its status and message."""
+    """Re-raise the other service's error with its status and message, and
+    its ErrorInfo's reason and metadata, so the caller hears what was wrong
+    (MEDIA_ATTACHED {mediaId, postId}, say). Its outages and faults are ours
+    to name: SERVICE_UNAVAILABLE or SERVICE_FAILED {service}."""
     try:
         yield
     except grpc.RpcError as error:
-        code = error.code()  # type: ignore[attr-defined]
+        code = error.code()
+        where = {"service": service}
         if code in _OUTAGES:
-            raise Unavailable(f"{service} is unavailable") from error
+            raise Unavailable(
+                f"{service} is unavailable", reason=Reason.SERVICE_UNAVAILABLE, metadata=where
+            ) from error
         if code in _FAULTS:
-            raise Internal(f"{service} failed on this request") from error
-        raise error_for_status(code.name, error.details()) from error  # type: ignore[attr-defined]
+            raise Internal(
+                f"{service} failed on this request", reason=Reason.SERVICE_FAILED, metadata=where
+            ) from error
+        raise _passed_on(code, error.details() or "", _status_details(error)) from error
+
+
+def _passed_on(code: grpc.StatusCode, message: str, details: list[any_pb2.Any]) -> MeshError:
+    """The error another service answered, as ours: the mesh's ErrorInfo
+    gives the reason and metadata, other details go on as they came."""
+    info = error_details_pb2.ErrorInfo()
+    for detail in details:
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            others = [d for d in details if d is not detail]
+            return error_for_status(
+                code.name, message, reason=info.reason, metadata=info.metadata, details=others
+            )
+    return error_for_status(code.name, message, details=details)
+
+
+def _status_details(error: grpc.RpcError) -> list[any_pb2.Any]:
+    """The details of the error's google.rpc.Status; none if it has none, or
+    if they disagree with its status."""
+    if not hasattr(error, "trailing_metadata"):
+        return []
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        return []
+    return list(status.details) if status else []

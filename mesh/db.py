@@ -24,7 +24,7 @@ from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, Sq
 from playhouse.pool import MaxConnectionsExceeded
 
 from mesh.config import ConfigError
-from mesh.errors import Unavailable
+from mesh.errors import Reason, Unavailable
 from mesh.postgres import Pool, call_deadline, open_postgres, statement_deadline
 
 # A service's models bind to a DatabaseProxy; helpers take it or the real database.
@@ -84,7 +84,7 @@ def connection_for(db: AnyDatabase, seconds_left: float | None = None) -> Iterat
         with call_deadline(seconds_left), db.connection_context():
             yield
     except (OperationalError, InterfaceError, MaxConnectionsExceeded) as error:
-        raise Unavailable(DATABASE_UNAVAILABLE) from error
+        raise Unavailable(DATABASE_UNAVAILABLE, reason=Reason.DATABASE_UNAVAILABLE) from error
 
 
 def is_postgres(db: AnyDatabase) -> bool:

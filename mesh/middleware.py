@@ -15,27 +15,29 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from mesh import auth, logs, metrics, wellformed
 from mesh.db import AnyDatabase, connection_for
 from mesh.errors import (
-    InvalidArgument,
+    ERROR_DOMAIN,
+    Internal,
     MeshError,
     PermissionDenied,
+    Reason,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger("mesh.rpc")
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 MAX_REQUEST_ID_CHARS = 128
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
-ERROR_DOMAIN = "media-mesh"
 
 
 @dataclass
@@ -128,7 +130,7 @@ def log_requests(call: Call) -> Iterator[None]:
         if not call.context.is_active():  # the caller went away: a stream ends quietly
             outcome = "CANCELLED"
     except BaseException:
-        code = call.context.code()
+        code = _code_of(call.context)
         outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
         raise
     finally:
@@ -145,39 +147,51 @@ def log_requests(call: Call) -> Iterator[None]:
 
 @contextmanager
 def map_errors(call: Call) -> Iterator[None]:
-    """MeshError → its gRPC status with its message; anything else → INTERNAL."""
+    """MeshError → its gRPC status with its message and, in the status details,
+    its ErrorInfo (reason, domain, metadata) and its other details; anything
+    else → INTERNAL with the reason INTERNAL_ERROR."""
     try:
         yield
     except MeshError as error:
-        if error.status in ("UNAVAILABLE", "INTERNAL"):
+        if isinstance(error, (Unavailable, Internal)):
             # The client reads plain words; the cause is for operators.
             cause = repr(error.__cause__) if error.__cause__ else ""
             log.warning(
-                "%s: %s", error.status.lower(), error.message, extra={"fields": {"cause": cause}}
+                "%s: %s", error.code.lower(), error.message, extra={"fields": {"cause": cause}}
             )
-        code = grpc.StatusCode[error.status]
-        call.context.set_trailing_metadata([(STATUS_DETAILS_KEY, _status_details(code, error))])
-        call.context.abort(code, error.message)
+        _abort(call.context, error)
     except Exception:
-        if call.context.code() is not None:  # the handler aborted by itself
+        # The handler aborted by itself. (grpc has code(); its stubs lack it.)
+        if _code_of(call.context) is not None:
             raise
         log.exception("unhandled error in %s", call.method)
-        call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        _abort(call.context, Internal("internal error", reason=Reason.INTERNAL_ERROR))
 
 
-def _status_details(code: grpc.StatusCode, error: MeshError) -> bytes:
+def _abort(context: grpc.ServicerContext, error: MeshError) -> NoReturn:
+    status = rpc_status.to_status(_status_details(error))
+    # Not abort_with_status: a tracing wrapper of the context records the code
+    # from abort() only. The trailer is the same either way.
+    context.set_trailing_metadata(status.trailing_metadata)
+    context.abort(status.code, status.details)
+
+
+def _status_details(error: MeshError) -> status_pb2.Status:
     """google.rpc.Status with an ErrorInfo and the error's own details, which
-    the gateway turns into the `details` of a REST error body."""
+    the gateway turns into the `details` of a REST error body (details that
+    are already packed, as another service sent them, go as they are)."""
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+    )
     packed = []
-    for detail in (
-        error_details_pb2.ErrorInfo(reason=error.status, domain=ERROR_DOMAIN),
-        *error.details,
-    ):
+    for detail in (info, *error.details):
+        if isinstance(detail, any_pb2.Any):
+            packed.append(detail)
+            continue
         any_detail = any_pb2.Any()
         any_detail.Pack(detail)
         packed.append(any_detail)
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=packed)
-    return status.SerializeToString()
+    return status_pb2.Status(code=error.code_number, message=error.message, details=packed)
 
 
 def authenticate(
@@ -208,12 +222,20 @@ def _internal_caller(
 ) -> auth.Caller:
     name = call.method.rsplit("/", 1)[-1]
     if not credential.presented_in(call.metadata):
-        raise PermissionDenied(f"{name} is internal to the mesh: only its services may call it")
+        raise PermissionDenied(
+            f"{name} is internal to the mesh: only its services may call it",
+            reason=Reason.INTERNAL_METHOD,
+            metadata={"method": name},
+        )
     if call.metadata.get("authorization"):
         return verifier.verify(call.metadata["authorization"])
     on_behalf_of = call.metadata.get(auth.ON_BEHALF_OF_HEADER, "")
     if not on_behalf_of:
-        raise Unauthenticated(f"{name} needs the user's token or {auth.ON_BEHALF_OF_HEADER}")
+        raise Unauthenticated(
+            f"{name} needs the user's token or {auth.ON_BEHALF_OF_HEADER}",
+            reason=Reason.TOKEN_MISSING,
+            metadata={"method": name},
+        )
     return auth.Caller(user_id=on_behalf_of, token="")
 
 
@@ -221,9 +243,9 @@ def _internal_caller(
 def well_formed(call: Call) -> Iterator[None]:
     """Refuse a request that cannot be decoded or holds a NUL character (see
     mesh.wellformed) before the servicer or the database sees it."""
-    problem = wellformed.problem_with(call.request)
-    if problem:
-        raise InvalidArgument(problem)
+    refusal = wellformed.refusal_of(call.request)
+    if refusal:
+        raise refusal
     yield
 
 
@@ -241,3 +263,9 @@ def connection_per_call(db: AnyDatabase) -> Middleware:
             yield
 
     return around
+
+
+def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """The status the handler set (or aborted with), None while it set none."""
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]  # grpcio has it since 1.38; its stubs do not
+    return code

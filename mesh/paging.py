@@ -7,7 +7,7 @@ from typing import Any
 
 from peewee import Field, Select
 
-from mesh.errors import InvalidArgument
+from mesh.errors import invalid_field
 from mesh.ids import MAX_ID_CHARS
 
 DEFAULT_PAGE_SIZE = 20
@@ -19,7 +19,7 @@ MAX_TOKEN_CHARS = 256
 def page_size(requested: int) -> int:
     """0 means the default; more than the maximum is capped; negative is an error."""
     if requested < 0:
-        raise InvalidArgument(f"pageSize must not be negative, got {requested}")
+        raise invalid_field("pageSize", f"pageSize must not be negative, got {requested}")
     return min(requested, MAX_PAGE_SIZE) if requested else DEFAULT_PAGE_SIZE
 
 
@@ -29,7 +29,7 @@ def encode_cursor(at: datetime, last_id: str) -> str:
 
 
 def decode_cursor(token: str) -> tuple[datetime, str]:
-    refused = InvalidArgument("pageToken is not a token this server issued")
+    refused = invalid_field("pageToken", "pageToken is not a token this server issued")
     if len(token) > MAX_TOKEN_CHARS:
         raise refused
     try:

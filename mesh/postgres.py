@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 _call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
 
 
-class Pool(PooledPostgresqlDatabase):
+class Pool(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse ships no types
     """peewee's pool, checking a connection out without a round trip (peewee
     sends `SELECT 1`, under the pool's lock, which serialises every call)."""
 

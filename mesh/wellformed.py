@@ -13,6 +13,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from mesh.errors import InvalidArgument, Reason, invalid_field
+
 
 @dataclass(frozen=True)
 class Undecodable:
@@ -40,12 +42,21 @@ def tolerant(deserialize: Any) -> Any:
 
 def problem_with(request: Any) -> str | None:
     """What is wrong with a decoded (or undecodable) request, or None."""
+    refusal = refusal_of(request)
+    return refusal.message if refusal else None
+
+
+def refusal_of(request: Any) -> InvalidArgument | None:
+    """The error refusing a decoded (or undecodable) request, or None."""
     if isinstance(request, Undecodable):
-        return f"the request is not a valid {request.type_name}: {request.reason}"
+        return InvalidArgument(
+            f"the request is not a valid {request.type_name}: {request.reason}",
+            reason=Reason.MALFORMED_REQUEST,
+        )
     if isinstance(request, Message):
         for path, text in _texts(request):
             if "\x00" in text:
-                return f"{path} must not contain NUL characters"
+                return invalid_field(path, f"{path} must not contain NUL characters")
     return None
 
 

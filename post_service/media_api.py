@@ -40,7 +40,7 @@ class MediaApi:
             )
         return [_attached(m) for m in reply.media]
 
-    def _metadata(self, caller: Caller) -> list[tuple[str, str]]:
+    def _metadata(self, caller: Caller) -> tuple[tuple[str, str], ...]:
         return call_metadata(caller, self._credential)
 
 

@@ -51,11 +51,13 @@ from mesh.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    invalid_field,
 )
 from mesh.faults import Checkpoint
 from mesh.ids import checked_id
 from post_service import metrics
 from post_service.models import Post, PostStatus, database
+from post_service.reasons import PostReason
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +149,9 @@ class Posts:
         if post.status == PostStatus.DELETING:
             raise Conflict(
                 f"the post made with this Idempotency-Key ({post.id}) is being removed; "
-                "retry in a moment"
+                "retry in a moment",
+                reason=PostReason.POST_BEING_DELETED,
+                metadata={"postId": post.id},
             )
         self._checkpoint("recorded")
         try:
@@ -192,7 +196,11 @@ class Posts:
                 tombstone = {**post.__data__, "status": PostStatus.DELETING}
                 Post.insert({**tombstone, "idempotency_key": None}).execute()
             raise
-        raise Conflict(f"post {post.id} was undone while its media were being attached")
+        raise Conflict(
+            f"post {post.id} was undone while its media were being attached",
+            reason=PostReason.POST_UNDONE,
+            metadata={"postId": post.id},
+        )
 
     def get(self, caller: Caller, post_id: str) -> PostView:
         return self._with_media(caller, [_published(post_id)])[0]
@@ -206,7 +214,11 @@ class Posts:
         """The author deletes a post: hidden first, media detached, then gone."""
         post = _published(post_id)
         if post.author_id != caller.user_id:
-            raise PermissionDenied(f"only the author of post {post_id} can delete it")
+            raise PermissionDenied(
+                f"only the author of post {post_id} can delete it",
+                reason=PostReason.NOT_POST_AUTHOR,
+                metadata={"postId": post_id},
+            )
         Post.update(status=PostStatus.DELETING).where(Post.id == post.id).execute()
         return self.finish_deleting(caller, post)
 
@@ -240,7 +252,8 @@ class Posts:
             )
             if earlier.request_hash != new.fingerprint():
                 raise InvalidArgument(
-                    "Idempotency-Key was already used with a different request"
+                    "Idempotency-Key was already used with a different request",
+                    reason=PostReason.IDEMPOTENCY_KEY_REUSED,
                 ) from None
             return earlier
 
@@ -281,29 +294,34 @@ def _published(post_id: str) -> Post:
     checked_id("postId", post_id)
     post = Post.get_or_none((Post.id == post_id) & (Post.status == PostStatus.PUBLISHED))
     if post is None:
-        raise NotFound(f"post {post_id} not found")
+        raise NotFound(
+            f"post {post_id} not found",
+            reason=PostReason.POST_NOT_FOUND,
+            metadata={"postId": post_id},
+        )
     return post
 
 
 def _validate(new: NewPost) -> None:
     if len(new.content) > MAX_CONTENT_CHARS:
-        raise InvalidArgument(f"content is longer than {MAX_CONTENT_CHARS} characters")
+        raise invalid_field("content", f"content is longer than {MAX_CONTENT_CHARS} characters")
     if not new.content.strip() and not new.media_ids:
-        raise InvalidArgument("a post needs content or media")
+        raise InvalidArgument("a post needs content or media", reason=PostReason.EMPTY_POST)
     if len(new.media_ids) > MAX_MEDIA:
-        raise InvalidArgument(
-            f"a post can have at most {MAX_MEDIA} media, got {len(new.media_ids)}"
+        raise invalid_field(
+            "mediaIds", f"a post can have at most {MAX_MEDIA} media, got {len(new.media_ids)}"
         )
     if any(not media_id for media_id in new.media_ids):
-        raise InvalidArgument("mediaIds contains an empty id")
+        raise invalid_field("mediaIds", "mediaIds contains an empty id")
     for media_id in new.media_ids:
         checked_id("mediaIds", media_id)
     duplicates = sorted({i for i in new.media_ids if new.media_ids.count(i) > 1})
     if duplicates:
-        raise InvalidArgument(f"mediaIds lists {', '.join(duplicates)} more than once")
+        raise invalid_field("mediaIds", f"mediaIds lists {', '.join(duplicates)} more than once")
     if len(new.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        raise InvalidArgument(
-            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+        raise invalid_field(
+            "Idempotency-Key",
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters",
         )
 
 

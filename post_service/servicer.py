@@ -16,7 +16,7 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
         self, request: post_pb2.CreatePostRequest, context: grpc.ServicerContext
     ) -> post_pb2.Post:
         # REST callers send the Idempotency-Key header, which arrives as metadata.
-        header = dict(context.invocation_metadata()).get("idempotency-key", "")
+        header = str(dict(context.invocation_metadata()).get("idempotency-key", ""))
         new = NewPost(
             content=request.content,
             media_ids=list(request.media_ids),

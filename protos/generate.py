@@ -78,14 +78,10 @@ def generate_typescript(out_dir: Path, plugin: Path) -> None:
     """protobuf-es messages and service descriptors (which Connect-ES calls), one
     `*_pb.ts` per .proto, under the files' own paths (`media/v1/media_pb.ts`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = sorted(str(s.relative_to(PROTOS)) for s in PROTOS.rglob("*.proto"))
+    sources = _sources(PROTOS)
     with tempfile.TemporaryDirectory() as scratch:
         descriptors = Path(scratch) / "browser.pb"
-        _compile(
-            [f"-I{PROTOS}", *include_dirs()[1:], "--include_imports"]
-            + [f"--descriptor_set_out={descriptors}", *sources]
-        )
-        descriptors.write_bytes(_without_rest_mapping(descriptors.read_bytes(), sources))
+        descriptors.write_bytes(_without_rest_mapping(_descriptor_set(PROTOS, sources), sources))
         _compile(
             [
                 f"--descriptor_set_in={descriptors}",
@@ -101,6 +97,21 @@ def generate_typescript(out_dir: Path, plugin: Path) -> None:
 def _compile(args: list[str]) -> None:
     if protoc.main(["protoc", *args]) != 0:
         raise SystemExit("protoc failed")
+
+
+def _sources(protos: Path) -> list[str]:
+    return sorted(str(s.relative_to(protos)) for s in protos.rglob("*.proto"))
+
+
+def _descriptor_set(protos: Path, sources: list[str]) -> bytes:
+    """The serialized FileDescriptorSet of `sources`, with everything they import."""
+    with tempfile.TemporaryDirectory() as scratch:
+        descriptors = Path(scratch) / "descriptors.pb"
+        _compile(
+            [f"-I{protos}", *include_dirs()[1:], "--include_imports"]
+            + [f"--descriptor_set_out={descriptors}", *sources]
+        )
+        return descriptors.read_bytes()
 
 
 def _without_rest_mapping(serialized: bytes, sources: list[str]) -> bytes:
@@ -124,14 +135,8 @@ def copy_googleapis(out_dir: Path, protos: Path = PROTOS) -> None:
     """Copy the files of googleapis-common-protos that protos/ imports (google/api,
     google/rpc, with their own imports) under out_dir, as buf's second module:
     buf has the well-known types built in, but reaches no schema registry here."""
-    sources = sorted(str(s.relative_to(protos)) for s in protos.rglob("*.proto"))
-    with tempfile.TemporaryDirectory() as scratch:
-        descriptors = Path(scratch) / "imports.pb"
-        _compile(
-            [f"-I{protos}", *include_dirs()[1:], "--include_imports"]
-            + [f"--descriptor_set_out={descriptors}", *sources]
-        )
-        files = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file
+    sources = _sources(protos)
+    files = descriptor_pb2.FileDescriptorSet.FromString(_descriptor_set(protos, sources)).file
     shutil.rmtree(out_dir / "google", ignore_errors=True)
     for name in sorted({f.name for f in files} - set(sources)):
         if not name.startswith("google/protobuf/"):

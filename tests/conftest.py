@@ -70,5 +70,5 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3(settings: Settings):  # type: ignore[no-untyped-def]
+def s3(settings: Settings):
     return s3_client(settings)

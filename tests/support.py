@@ -9,7 +9,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import grpc
 import httpx
 import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from peewee import DatabaseProxy
+from PIL import Image
 
 from gateway.localmesh import LocalMesh
 from genproto.media.v1 import media_pb2, media_pb2_grpc
@@ -84,14 +86,20 @@ def times_queued(mesh: LocalMesh, media_id: str) -> int:
 
 
 @contextmanager
-def media_tables(url: str) -> Iterator[None]:
-    """media_service's tables, migrated, on the database at `url`, bound for the block."""
-    database.initialize(open_database(url, max_connections=40))
-    migrate(database, "media_service.migrations", "media_schema_migrations")
+def migrated(proxy: DatabaseProxy, url: str, package: str, table: str) -> Iterator[None]:
+    """A service's tables (its migrations `package`, recorded in `table`),
+    migrated on the database at `url` and bound to `proxy` for the block."""
+    proxy.initialize(open_database(url, max_connections=40))
+    migrate(proxy, package, table)
     try:
         yield
     finally:
-        close_all(database)
+        close_all(proxy)
+
+
+def media_tables(url: str) -> AbstractContextManager[None]:
+    """media_service's tables on the database at `url`, bound for the block."""
+    return migrated(database, url, "media_service.migrations", "media_schema_migrations")
 
 
 def pending_row(owner: str) -> dict[str, Any]:
@@ -127,7 +135,7 @@ class Watching:
         stub = media_pb2_grpc.MediaServiceStub(self.channel)
         self.call = stub.WatchMedia(
             media_pb2.WatchMediaRequest(media_ids=media_ids),
-            metadata=[("authorization", f"Bearer {token}")],
+            metadata=(("authorization", f"Bearer {token}"),),
             timeout=timeout,
         )
         self.events: list[media_pb2.MediaEvent] = []
@@ -147,6 +155,14 @@ class Watching:
     @property
     def statuses(self) -> list[str]:
         return [status_of(e) for e in self.events if not e.keep_alive]
+
+    @property
+    def refusal(self) -> grpc.Call:
+        """The status the stream ended with (grpc's errors are calls too)."""
+        assert isinstance(self.error, grpc.Call), (
+            f"the stream did not end with an error: {self.error}"
+        )
+        return self.error
 
     def wait_first(self) -> None:
         wait_for(lambda: self.events or self.ended.is_set(), "the stream's first event")
@@ -250,3 +266,10 @@ class Scrape:
             for sample in self.samples
             if sample.name == name and labels.items() <= sample.labels.items()
         )
+
+
+def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    """The image's bands at `xy` (a multi-band image's pixel is a tuple)."""
+    value = image.getpixel(xy)
+    assert isinstance(value, tuple), f"a {image.mode} image has one band"
+    return value

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import devkeys
 from gateway.devkeys import mint_token as token_for
-from gateway.envoy_config import INTERNAL_METHODS
+from gateway.services import INTERNAL_METHODS
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from tests.support import grpc_web_frame, grpc_web_reply
@@ -202,7 +202,10 @@ FORGERIES = {
 @pytest.mark.parametrize("forgery", FORGERIES)
 def test_a_forged_token_is_refused_by_the_gateway_and_by_each_service(settings, forgery):
     token = FORGERIES[forgery](settings)
-    metadata = [("authorization", f"Bearer {token}"), ("x-user-id", "alice")]
+    metadata = (
+        ("authorization", f"Bearer {token}"),
+        ("x-user-id", "alice"),
+    )
 
     # A genuine token minted for another audience too: to the gateway (whose
     # jwt_authn would say 403) as to the services it is no token of theirs.
@@ -233,7 +236,7 @@ def _list_media_status(port: int, metadata) -> grpc.StatusCode:
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Token"])
 def test_only_the_bearer_scheme_spelled_so_is_read_at_both_layers(settings, user, scheme):
-    metadata = [("authorization", f"{scheme} {token_for(settings, user)}")]
+    metadata = (("authorization", f"{scheme} {token_for(settings, user)}"),)
 
     rest = httpx.get(f"{settings.gateway_url}/api/v1/media", headers=dict(metadata))
 
@@ -279,10 +282,10 @@ def test_internal_methods_need_the_service_credential_even_with_a_user_token(set
     stub = media_pb2_grpc.MediaServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{settings.media_port}")
     )
-    metadata = [
+    metadata = (
         ("authorization", f"Bearer {token_for(settings, user)}"),
         ("x-mesh-service-token", "guess"),
-    ]
+    )
 
     with pytest.raises(grpc.RpcError) as raised:
         stub.AttachMedia(

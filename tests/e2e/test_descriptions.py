@@ -17,9 +17,10 @@ def _patch(api: Api, media_id: str, body: object) -> httpx.Response:
     return api.http.patch(f"/api/v1/media/{media_id}", json=body)
 
 
-def _shown(media: dict) -> tuple[str | None, dict | None]:
-    """What a client reads of a media (or a post's media): description and focus."""
-    return media.get("description"), media.get("focus")
+def _shown(media: dict) -> tuple[str, dict | None]:
+    """What a client reads of a media (or a post's media): description ("" when
+    there is none) and focus (a message: absent until one is set)."""
+    return media["description"], media.get("focus")
 
 
 def test_description_and_focus_round_trip_through_rest(api: Api):
@@ -57,8 +58,8 @@ def test_a_field_left_out_stays_and_an_empty_description_clears(api: Api):
 
     assert _shown(only_focus.json()) == ("first words", {"x": 0.25, "y": 0.75})
     assert _shown(only_description.json()) == ("second words", {"x": 0.25, "y": 0.75})
-    assert _shown(cleared.json()) == (None, {"x": 0.25, "y": 0.75})
-    assert _shown(api.media(media_id).json()) == (None, {"x": 0.25, "y": 0.75})
+    assert _shown(cleared.json()) == ("", {"x": 0.25, "y": 0.75})
+    assert _shown(api.media(media_id).json()) == ("", {"x": 0.25, "y": 0.75})
 
 
 def test_description_and_focus_show_on_the_post(api: Api):
@@ -84,7 +85,7 @@ def test_media_can_be_described_after_it_is_attached(api: Api):
     assert reply.json()["postId"] == post_id
     shown = api.http.get(f"/api/v1/posts/{post_id}").json()
     assert shown["media"][0]["description"] == "a late description"
-    assert shown["media"][0]["focus"] == {"y": -1}  # proto3 JSON leaves out x = 0
+    assert shown["media"][0]["focus"] == {"x": 0, "y": -1}  # x = 0 printed too
 
 
 def test_a_pending_upload_can_be_described_before_it_is_complete(api: Api):
@@ -155,12 +156,14 @@ def test_a_nan_focus_over_grpc_is_refused(settings, user, api: Api):
 
     with pytest.raises(grpc.RpcError) as raised:
         stub.UpdateMedia(
-            request, metadata=[("authorization", f"Bearer {token_for(settings, user)}")], timeout=10
+            request,
+            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
+            timeout=10,
         )
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details() == "focus.y must be between -1 and 1, got NaN"
-    assert "focus" not in api.media(media_id).json()
+    assert "focus" not in api.media(media_id).json()  # a message never set stays out
 
 
 @pytest.mark.parametrize("body", [{}, {"focus": None}])
@@ -180,7 +183,7 @@ def test_another_users_media_is_not_found_and_unchanged(api: Api, other_api: Api
 
     assert reply.status_code == 404
     assert reply.json()["message"] == f"media {foreign} not found"
-    assert "description" not in other_api.media(foreign).json()
+    assert other_api.media(foreign).json()["description"] == ""
 
 
 def test_a_deleted_media_is_not_found(api: Api):

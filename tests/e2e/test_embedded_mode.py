@@ -51,6 +51,7 @@ def embedded(tmp_path: Path):
 
 
 def _banner_line(runner: subprocess.Popen) -> str | None:
+    assert runner.stdout is not None
     line = runner.stdout.readline()
     assert line or runner.poll() is None, "gateway run exited before it was up"
     return line if "gateway" in line and "http://" in line else None

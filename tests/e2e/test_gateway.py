@@ -1,4 +1,5 @@
-"""What the gateway itself answers: CORS, unknown paths and parameters, bad JSON."""
+"""What the gateway itself answers: CORS, unknown paths and parameters, bad JSON,
+and the shape of REST replies (every field printed, at its default too)."""
 
 import httpx
 import pytest
@@ -101,8 +102,63 @@ def test_a_service_error_reads_code_message_and_details(api: Api):
         "details": [
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "NOT_FOUND",
+                "reason": "MEDIA_NOT_FOUND",
                 "domain": "media-mesh",
+                "metadata": {"mediaId": "no-such-media"},
             }
         ],
     }
+
+
+def test_a_fresh_media_shows_every_field_at_its_default(api: Api, user: str):
+    session = api.create_session(b"\xff\xd8\xff" * 10).json()
+
+    media = api.media(session["mediaId"]).json()
+
+    assert media["status"] == "PENDING"
+    assert media["ownerId"] == user
+    defaults = {
+        "cdnUrl": "",
+        "postId": "",  # not attached to a post
+        "width": 0,
+        "height": 0,
+        "durationMs": "0",  # int64 is a string in proto3 JSON
+        "posterUrl": "",
+        "blurhash": "",
+        "variants": [],
+        "failureReason": "",
+        "codec": "",
+        "description": "",
+        "processingProgress": 0,
+        "visibility": "PUBLIC",
+    }
+    assert {name: media[name] for name in defaults} == defaults
+    # A message field is the one kind left out while it is not set.
+    assert "focus" not in media
+
+
+def test_a_single_put_session_shows_the_multipart_fields_empty_and_the_reverse(api: Api):
+    single = api.create_session(b"\xff\xd8\xff" * 10).json()
+    multipart = api.create_session(
+        b"", "video/mp4", fileSize=20 * 1024 * 1024, mediaType="post-video", fileName="clip.mp4"
+    ).json()
+
+    assert single["uploadUrl"] and single["uploadHeaders"]
+    assert {k: single[k] for k in ("uploadId", "partSize", "totalParts", "parts")} == {
+        "uploadId": "",
+        "partSize": "0",
+        "totalParts": 0,
+        "parts": [],
+    }
+    assert single["deduplicated"] is False
+    assert multipart["uploadId"] and multipart["totalParts"] == 3
+    assert (multipart["uploadUrl"], multipart["uploadHeaders"]) == ("", {})
+    assert multipart["deduplicated"] is False
+
+
+def test_a_post_without_media_and_the_last_page_of_a_list_show_their_defaults(api: Api):
+    post = api.create_post("just words", []).json()
+    listing = api.http.get("/api/v1/media").json()
+
+    assert post["media"] == []
+    assert listing == {"media": [], "nextPageToken": ""}

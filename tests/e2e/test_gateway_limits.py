@@ -112,7 +112,7 @@ def test_a_grpc_reply_names_no_proxy_either(settings, api: Api):
     stub = media_pb2_grpc.MediaServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}")
     )
-    metadata = [("authorization", api.http.headers["authorization"])]
+    metadata = (("authorization", api.http.headers["authorization"]),)
 
     _, call = stub.ListMedia.with_call(media_pb2.ListMediaRequest(), metadata=metadata, timeout=10)
 

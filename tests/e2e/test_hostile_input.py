@@ -135,15 +135,15 @@ def test_bytes_that_are_not_a_request_are_invalid_argument_at_each_service(setti
         ),
         "post": (settings.post_port, "/post.v1.PostService/GetPost", "post.v1.GetPostRequest"),
     }[service]
-    call = grpc.insecure_channel(f"127.0.0.1:{port}").unary_unary(
-        method, request_serializer=None, response_deserializer=None
-    )
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = grpc.insecure_channel(
+        f"127.0.0.1:{port}"
+    ).unary_unary(method, request_serializer=None, response_deserializer=None)
 
     with pytest.raises(grpc.RpcError) as raised:
         # field 1 (the id), length 2, bytes that are not UTF-8
         call(
             b"\x0a\x02\xff\xfe",
-            metadata=[("authorization", f"Bearer {token_for(settings, user)}")],
+            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
             timeout=10,
         )
 
@@ -154,7 +154,9 @@ def test_bytes_that_are_not_a_request_are_invalid_argument_at_each_service(setti
 
 
 def test_an_undecodable_request_without_a_token_is_still_unauthenticated(settings):
-    call = grpc.insecure_channel(f"127.0.0.1:{settings.media_port}").unary_unary(
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = grpc.insecure_channel(
+        f"127.0.0.1:{settings.media_port}"
+    ).unary_unary(
         "/media.v1.MediaService/GetMedia", request_serializer=None, response_deserializer=None
     )
 

@@ -44,14 +44,14 @@ class Caller:
 
     def __init__(self, address: str, token: str) -> None:
         self.stub = media_pb2_grpc.MediaServiceStub(grpc.insecure_channel(address))
-        self.metadata = [("authorization", f"Bearer {token}")]
+        self.metadata = (("authorization", f"Bearer {token}"),)
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         method = getattr(self.stub, name)
         return lambda request: method(request, metadata=self.metadata, timeout=30)
 
 
-def _session(caller: Caller, data: bytes, checksums: list[str]):  # type: ignore[no-untyped-def]
+def _session(caller: Caller, data: bytes, checksums: list[str]):
     return caller.CreateUploadSession(
         media_pb2.CreateUploadSessionRequest(
             file_name="clip.mp4",

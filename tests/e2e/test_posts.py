@@ -39,8 +39,8 @@ def test_another_users_media_cannot_be_posted_and_nothing_is_linked(
 
     assert reply.status_code == 404
     assert reply.json()["message"] == f"media {foreign} not found"
-    assert "postId" not in api.media(own).json()
-    assert "postId" not in other_api.media(foreign).json()
+    assert api.media(own).json()["postId"] == ""
+    assert other_api.media(foreign).json()["postId"] == ""
     assert posts_of(settings.database_url, user) == []
 
 
@@ -64,6 +64,12 @@ def test_a_media_already_in_a_post_cannot_be_posted_again(api: Api):
 
     assert reply.status_code == 409
     assert reply.json()["message"] == f"media {media_id} is already attached to another post"
+    # media_service's reason, passed on by post_service as it came
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == (
+        "MEDIA_ATTACHED",
+        {"mediaId": media_id, "postId": first["postId"]},
+    )
     assert api.media(media_id).json()["postId"] == first["postId"]
 
 
@@ -128,7 +134,7 @@ def test_duplicate_media_are_refused(api: Api, settings, user):
 
     assert reply.status_code == 400
     assert reply.json()["message"] == f"mediaIds lists {media_id} more than once"
-    assert "postId" not in api.media(media_id).json()
+    assert api.media(media_id).json()["postId"] == ""
     assert posts_of(settings.database_url, user) == []
 
 
@@ -139,7 +145,7 @@ def test_an_unknown_media_is_not_found_and_the_others_stay_free(api: Api):
 
     assert reply.status_code == 404
     assert reply.json()["message"] == "media 00000000-0000-0000-0000-000000000000 not found"
-    assert "postId" not in api.media(own).json()
+    assert api.media(own).json()["postId"] == ""
 
 
 def test_two_posts_racing_for_one_media_end_with_exactly_one_winner(api: Api):
@@ -170,10 +176,8 @@ def test_the_feed_pages_with_each_posts_media(api: Api, other_api: Api):
         ).json()
         pages += 1
         assert len(page["posts"]) <= 2
-        seen.update(
-            {p["postId"]: [m["mediaId"] for m in p.get("media", [])] for p in page["posts"]}
-        )
-        token = page.get("nextPageToken", "")
+        seen.update({p["postId"]: [m["mediaId"] for m in p["media"]] for p in page["posts"]})
+        token = page["nextPageToken"]
         if not token:
             break
 
@@ -193,7 +197,7 @@ def test_the_author_deletes_a_post_and_its_media_are_free_again(api: Api):
     assert reply.status_code == 200
     assert reply.json() == {"postId": post_id, "detachedMediaIds": [media_id]}
     assert api.http.get(f"/api/v1/posts/{post_id}").status_code == 404
-    assert "postId" not in api.media(media_id).json()
+    assert api.media(media_id).json()["postId"] == ""
     assert api.create_post("again", [media_id]).status_code == 200
 
 
@@ -205,6 +209,8 @@ def test_only_the_author_can_delete_a_post(api: Api, other_api: Api):
 
     assert reply.status_code == 403
     assert reply.json()["message"] == f"only the author of post {post_id} can delete it"
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == ("NOT_POST_AUTHOR", {"postId": post_id})
     assert api.media(media_id).json()["postId"] == post_id
 
 
@@ -230,7 +236,7 @@ def test_the_idempotency_key_is_a_field_in_grpc(settings, user):
     stub = post_pb2_grpc.PostServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}")
     )
-    metadata = [("authorization", f"Bearer {token_for(settings, user)}")]
+    metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
     request = post_pb2.CreatePostRequest(content="via grpc", idempotency_key="g-1")
 
     first = stub.CreatePost(request, metadata=metadata, timeout=10)

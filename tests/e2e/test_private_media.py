@@ -203,7 +203,7 @@ def test_another_user_gets_not_found_and_no_url(api: Api, other_api: Api, settin
         assert reply.json()["message"] == f"media {media_id} not found"
         assert "http" not in reply.text and "X-Amz" not in reply.text
         assert key not in reply.text
-    listed = other_api.http.get("/api/v1/media").json().get("media", [])
+    listed = other_api.http.get("/api/v1/media").json()["media"]
     assert media_id not in [m["mediaId"] for m in listed]
 
 

@@ -254,8 +254,10 @@ def test_a_refusal_carries_the_status_the_message_and_the_error_info(
     with pytest.raises(ApiError) as raised:
         client.get("no-such-media")
     assert raised.value.code == grpc.StatusCode.NOT_FOUND
-    assert raised.value.info is not None and raised.value.info.reason == "NOT_FOUND"
+    assert raised.value.info is not None and raised.value.info.reason == "MEDIA_NOT_FOUND"
     assert raised.value.info.domain == "media-mesh"
+    assert raised.value.reason == "MEDIA_NOT_FOUND"
+    assert raised.value.metadata == {"mediaId": "no-such-media"}
 
     done = run_cli(token, settings.gateway_url, tmp_path, "get", "no-such-media")
     assert done.returncode == 1

@@ -16,7 +16,7 @@ from harness.rest import Api
 GIB = 1024**3
 
 
-def _video_session(api: Api, size: int):  # type: ignore[no-untyped-def]
+def _video_session(api: Api, size: int):
     return api.create_session(
         b"", "video/mp4", fileSize=size, mediaType="post-video", fileName="clip.mp4"
     )
@@ -33,7 +33,8 @@ def test_a_new_user_has_both_quotas_whole(api):
     assert usage["stored"]["limitBytes"] == str(20 * GIB)
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
     assert usage["dailyUpload"]["resetsAt"] == tomorrow
-    assert "resetsAt" not in usage["stored"]
+    assert "resetsAt" not in usage["stored"]  # a message field: left out while unset
+    assert usage["stored"]["usedBytes"] == "0"  # a number: printed at its default
 
 
 def test_over_the_daily_quota_is_429_with_a_quota_failure_and_an_abort_gives_it_back(api):
@@ -48,9 +49,26 @@ def test_over_the_daily_quota_is_429_with_a_quota_failure_and_an_abort_gives_it_
     assert body["message"].startswith(
         "daily-upload quota exceeded: this upload declares 1 GiB, 0 bytes of 2 GiB left today"
     )
-    [failure] = [d for d in body["details"] if d["@type"].endswith("google.rpc.QuotaFailure")]
+    info, failure = body["details"]  # the ErrorInfo first, then the QuotaFailure
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert info["reason"] == "DAILY_QUOTA_EXCEEDED"
+    assert info["metadata"] == {
+        "limit": str(2 * GIB),
+        "remaining": "0",
+        "resetsAt": (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
+    }
+    assert failure["@type"] == "type.googleapis.com/google.rpc.QuotaFailure"
+    # google.rpc.QuotaFailure's other fields, at their defaults, are printed too.
     assert failure["violations"] == [
-        {"subject": "daily-upload", "description": f"0 bytes left of {2 * GIB}"}
+        {
+            "subject": "daily-upload",
+            "description": f"0 bytes left of {2 * GIB}",
+            "apiService": "",
+            "quotaMetric": "",
+            "quotaId": "",
+            "quotaDimensions": {},
+            "quotaValue": "0",
+        }
     ]
     assert len(api.http.get("/api/v1/media").json()["media"]) == 2  # nothing half-written
 
@@ -72,7 +90,7 @@ def test_grpc_callers_get_the_quota_failure_in_the_status_details(api, settings,
             media_pb2.CreateUploadSessionRequest(
                 file_name="a.mp4", file_type="video/mp4", file_size=GIB, media_type="post-video"
             ),
-            metadata=[("authorization", f"Bearer {token_for(settings, user)}")],
+            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
             timeout=10,
         )
 
@@ -83,3 +101,5 @@ def test_grpc_callers_get_the_quota_failure_in_the_status_details(api, settings,
     failure = error_details_pb2.QuotaFailure()
     failures[0].Unpack(failure)
     assert failure.violations[0].subject == "daily-upload"
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info) and info.reason == "DAILY_QUOTA_EXCEEDED"

@@ -9,6 +9,7 @@ client's retry; no media is left PENDING, PROCESSING or queued; every READY
 media has its variants; the metrics show the failover.
 """
 
+import functools
 import json
 import threading
 import time
@@ -202,7 +203,7 @@ def _kill_the_worker_mid_job(mesh: LocalMesh, token: str, tmp_path) -> tuple[str
         media_id = session["mediaId"]
         assert api.post(f"/api/v1/media/{media_id}/complete").status_code == 200
         holder = wait_for(
-            lambda id=media_id: _processing_in(mesh, id), "a worker to take the video", 30
+            functools.partial(_processing_in, mesh, media_id), "a worker to take the video", 30
         )
         mesh.kill_component(holder)
         if not _logged(mesh, holder, "processed", media_id):

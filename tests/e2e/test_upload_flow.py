@@ -112,6 +112,8 @@ def test_a_stored_object_of_another_type_is_rejected(api: Api):
         reply.json()["message"]
         == "upload rejected: type mismatch: declared image/jpeg, stored text/html"
     )
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == ("TYPE_MISMATCH", {"mediaId": session["mediaId"]})
     assert api.media(session["mediaId"]).json()["status"] == "REJECTED"
 
 
@@ -126,6 +128,11 @@ def test_a_rejected_upload_cannot_be_completed_again(api: Api):
     assert reply.status_code == 400
     assert reply.json()["message"] == (
         f"media {session['mediaId']} is REJECTED; only a PENDING upload can be completed"
+    )
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == (
+        "UPLOAD_NOT_PENDING",
+        {"mediaId": session["mediaId"], "status": "REJECTED"},
     )
 
 
@@ -161,7 +168,7 @@ def test_the_callers_media_are_listed_newest_first_in_pages(api: Api):
 
     assert [m["mediaId"] for m in first["media"]] == ids[::-1][:2]
     assert [m["mediaId"] for m in second["media"]] == ids[::-1][2:]
-    assert "nextPageToken" not in second
+    assert second["nextPageToken"] == ""  # the last page
 
 
 def test_an_aborted_upload_is_removed_from_storage_and_cannot_be_completed(api: Api, s3, settings):
@@ -215,5 +222,10 @@ def test_an_attached_media_cannot_be_deleted(api: Api):
     assert (
         reply.json()["message"]
         == f"media {media_id} is attached to post {post_id}; delete the post first"
+    )
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == (
+        "MEDIA_ATTACHED",
+        {"mediaId": media_id, "postId": post_id},
     )
     assert api.media(media_id).json()["postId"] == post_id

@@ -60,7 +60,33 @@ def test_a_bad_declaration_is_400_and_records_nothing(api: Api, body, message):
 
     assert reply.status_code == 400
     assert reply.json()["message"] == message
-    assert api.http.get("/api/v1/media").json().get("media", []) == []
+    assert api.http.get("/api/v1/media").json()["media"] == []
+
+
+@pytest.mark.parametrize(
+    "body, reason, metadata",
+    [
+        ({**GOOD, "mediaType": "banner"}, "UNKNOWN_MEDIA_TYPE", {"mediaType": "banner"}),
+        (
+            {**GOOD, "fileType": "text/html"},
+            "FILE_TYPE_NOT_ALLOWED",
+            {"mediaType": "post-image", "fileType": "text/html"},
+        ),
+        (
+            {**GOOD, "fileSize": 20 * MIB + 1},
+            "FILE_TOO_LARGE",
+            {"mediaType": "post-image", "limit": str(20 * MIB)},
+        ),
+        ({**GOOD, "fileName": " \u3000 "}, "INVALID_FIELD", {"field": "fileName"}),
+    ],
+)
+def test_a_bad_declaration_names_its_reason_for_programs(api: Api, body, reason, metadata):
+    reply = api.http.post("/api/v1/media/upload-session", json=body)
+
+    assert reply.status_code == 400
+    [info] = reply.json()["details"]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert (info["reason"], info["domain"], info["metadata"]) == (reason, "media-mesh", metadata)
 
 
 def test_the_storage_key_extension_comes_from_the_type_not_the_name(api: Api):
@@ -87,6 +113,8 @@ def test_at_most_20_pending_sessions_per_user(api: Api):
 
     assert reply.status_code == 429
     assert reply.json()["message"] == TOO_MANY
+    [info] = reply.json()["details"]
+    assert (info["reason"], info["metadata"]) == ("TOO_MANY_PENDING", {"limit": "20"})
     assert len(api.http.get("/api/v1/media", params={"pageSize": 100}).json()["media"]) == 20
 
 

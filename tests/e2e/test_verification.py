@@ -44,6 +44,9 @@ def test_content_that_is_not_the_declared_type_is_rejected_and_removed(
 
     assert reply.status_code == 400
     assert reply.json()["message"] == f"upload rejected: {reason}"
+    [info] = reply.json()["details"]
+    assert info["reason"] == "CONTENT_MISMATCH"
+    assert info["metadata"] == {"mediaId": session["mediaId"]}
     record = api.media(session["mediaId"]).json()
     assert record["status"] == "REJECTED"
     assert record["failureReason"] == reason

@@ -190,8 +190,8 @@ def test_a_bad_list_of_ids_is_refused_with_what_is_wrong(token, gateway, ids, me
 
     watching.wait_end(timeout=20)
     assert watching.events == []
-    assert watching.error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert watching.error.details() == message
+    assert watching.refusal.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert watching.refusal.details() == message
 
 
 def _open_streams(database_url: str, user: str) -> int:
@@ -210,8 +210,8 @@ def test_another_users_media_is_not_found_and_holds_no_stream(
 
     watching.wait_end(timeout=20)
     assert watching.events == []
-    assert watching.error.code() == grpc.StatusCode.NOT_FOUND
-    assert watching.error.details() == f"media {theirs} not found"
+    assert watching.refusal.code() == grpc.StatusCode.NOT_FOUND
+    assert watching.refusal.details() == f"media {theirs} not found"
     assert _open_streams(settings.database_url, user) == 0
 
 
@@ -224,7 +224,7 @@ def test_a_stream_without_a_valid_token_is_unauthenticated(api, settings, target
 
     watching.wait_end(timeout=20)
     assert watching.events == []
-    assert watching.error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert watching.refusal.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_the_eleventh_stream_of_a_user_is_refused_until_one_is_cancelled(
@@ -240,8 +240,8 @@ def test_the_eleventh_stream_of_a_user_is_refused_until_one_is_cancelled(
 
         eleventh = Watching(gateway, token, [media_id])
         eleventh.wait_end(timeout=20)
-        assert eleventh.error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert eleventh.error.details() == (
+        assert eleventh.refusal.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert eleventh.refusal.details() == (
             "at most 10 WatchMedia streams may be open at once; "
             "close one (or wait for one to end) first"
         )
@@ -284,7 +284,10 @@ def test_the_stream_is_logged_with_its_outcome(api, mesh, token, gateway):
     channel = grpc.insecure_channel(gateway)
     call = media_pb2_grpc.MediaServiceStub(channel).WatchMedia(
         media_pb2.WatchMediaRequest(media_ids=[media_id]),
-        metadata=[("authorization", f"Bearer {token}"), ("x-request-id", request_id)],
+        metadata=(
+            ("authorization", f"Bearer {token}"),
+            ("x-request-id", request_id),
+        ),
         timeout=20,
     )
     assert [status_of(e) for e in call] == ["READY"]
@@ -300,7 +303,10 @@ def test_a_cancelled_stream_is_logged_as_cancelled(api, mesh, token, gateway):
     channel = grpc.insecure_channel(gateway)
     call = media_pb2_grpc.MediaServiceStub(channel).WatchMedia(
         media_pb2.WatchMediaRequest(media_ids=[media_id]),
-        metadata=[("authorization", f"Bearer {token}"), ("x-request-id", request_id)],
+        metadata=(
+            ("authorization", f"Bearer {token}"),
+            ("x-request-id", request_id),
+        ),
         timeout=20,
     )
     assert status_of(next(call)) == "PENDING"
@@ -378,7 +384,7 @@ def test_a_draining_server_ends_its_streams_at_once_for_clients_to_reopen(
 
         watching.wait_end(timeout=10)
         assert time.monotonic() - started < 10  # not held until the grace period ends
-        assert watching.error.code() == grpc.StatusCode.UNAVAILABLE
-        assert watching.error.details() == "this server is shutting down; open the stream again"
+        assert watching.refusal.code() == grpc.StatusCode.UNAVAILABLE
+        assert watching.refusal.details() == "this server is shutting down; open the stream again"
         assert child.process.wait(timeout=20) == 0
     assert watching.statuses == ["PENDING"]

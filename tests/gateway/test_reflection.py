@@ -2,8 +2,9 @@
 
 from google.protobuf import descriptor_pb2
 
-from gateway.envoy_config import DESCRIPTOR_SET, INTERNAL_METHODS
+from gateway.envoy_config import DESCRIPTOR_SET
 from gateway.reflection import load_pool, public_files
+from gateway.services import INTERNAL_METHODS
 
 INTERNAL_ONLY_MESSAGES = {
     "AttachMediaRequest",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import pytest
@@ -21,7 +22,9 @@ HOLD = "hold"  # a script step: stay open, sending nothing, until the call ends
 KEEP_ALIVE = media_pb2.MediaEvent(keep_alive=True)
 
 
-def state(status: int, media_id: str = "m1", **fields: object) -> media_pb2.MediaEvent:
+def state(
+    status: media_pb2.MediaStatus.ValueType, media_id: str = "m1", **fields: Any
+) -> media_pb2.MediaEvent:
     return media_pb2.MediaEvent(media=media_pb2.Media(media_id=media_id, status=status, **fields))
 
 
@@ -32,7 +35,7 @@ class ScriptedMedia(media_pb2_grpc.MediaServiceServicer):
     good. `ended` is set once a WatchMedia call is over."""
 
     scripts: list[list[object]] = field(default_factory=list)
-    polled: list[int] = field(default_factory=list)
+    polled: list[media_pb2.MediaStatus.ValueType] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     watched: list[list[str]] = field(default_factory=list)
     ended: threading.Event = field(default_factory=threading.Event)
@@ -61,7 +64,9 @@ class ScriptedMedia(media_pb2_grpc.MediaServiceServicer):
 
 @pytest.fixture
 def service() -> ScriptedMedia:
-    return ScriptedMedia()
+    # A stand-in serves only what the client under test calls: the other RPCs
+    # stay abstract (and would answer UNIMPLEMENTED).
+    return ScriptedMedia()  # type: ignore[abstract]
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ def _set_status(owner: str, status: str, count: int) -> None:
         Media.update(status=status).where(Media.id.in_(ids)).execute()
 
 
-def _usage(owner: str, policy: UploadPolicy = POLICY):  # type: ignore[no-untyped-def]
+def _usage(owner: str, policy: UploadPolicy = POLICY):
     with database.connection_context():
         return usage_of(owner, policy, utcnow())
 
@@ -147,6 +147,12 @@ def test_the_refusal_names_the_quota_and_what_is_left(media_table):
     [violation] = failure.violations
     assert violation.subject == "daily-upload"
     assert violation.description == f"{48 * MIB} bytes left of {2 * GIB}"
+    assert refused.reason == "DAILY_QUOTA_EXCEEDED"
+    assert refused.metadata.keys() == {"limit", "remaining", "resetsAt"}
+    assert (refused.metadata["limit"], refused.metadata["remaining"]) == (
+        str(2 * GIB),
+        str(48 * MIB),
+    )
 
 
 def test_an_abort_an_expiry_or_a_rejection_returns_the_reservation(media_table):

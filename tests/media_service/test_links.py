@@ -52,7 +52,7 @@ def _variant(name: str, content_type: str, key: str, **more) -> dict:
             "url": CDN + key, "key": key, **more}  # fmt: skip
 
 
-def _at(moment: datetime):  # type: ignore[no-untyped-def]
+def _at(moment: datetime):
     return mock.patch("media_service.presign.current_time", return_value=moment)
 
 

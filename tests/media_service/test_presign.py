@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,14 +17,14 @@ from tests.support import STORAGE_CONFIG as CONFIG
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
 
-def _at_the_same_time():  # type: ignore[no-untyped-def]
+def _at_the_same_time():
     """Both signers read the same instant."""
     return mock.patch.multiple(
         "media_service.presign", current_time=mock.Mock(return_value=NOW.replace(tzinfo=UTC))
     ), mock.patch("botocore.auth.get_current_datetime", return_value=NOW)
 
 
-def _botocore(config: StorageConfig = CONFIG):  # type: ignore[no-untyped-def]
+def _botocore(config: StorageConfig = CONFIG):
     return boto3.client(
         "s3",
         endpoint_url=config.endpoint_url,
@@ -41,7 +42,7 @@ def _parts(url: str) -> tuple[str, dict[str, str]]:
 
 @pytest.mark.parametrize("checksum", [None, "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="])
 def test_a_single_put_url_is_botocores(checksum):
-    params = {
+    params: dict[str, Any] = {
         "Bucket": "media",
         "Key": "post-image/user_1/1763446881194-3f2a.jpg",
         "ContentType": "image/jpeg",
@@ -61,7 +62,7 @@ def test_a_single_put_url_is_botocores(checksum):
 
 def test_an_https_endpoint_on_its_default_port_signs_the_same():
     r2 = replace(CONFIG, endpoint_url="https://0123abcd.r2.cloudflarestorage.com")
-    params = {"Bucket": "media", "Key": "avatar/u~1/1-x.webp", "ContentType": "image/webp",
+    params: dict[str, Any] = {"Bucket": "media", "Key": "avatar/u~1/1-x.webp", "ContentType": "image/webp",
               "ContentLength": 9, "IfNoneMatch": "*"}  # fmt: skip
 
     ours_at, theirs_at = _at_the_same_time()
@@ -73,7 +74,7 @@ def test_an_https_endpoint_on_its_default_port_signs_the_same():
 
 
 def test_a_part_url_is_botocores():
-    params = {
+    params: dict[str, Any] = {
         "Bucket": "media",
         "Key": "post-video/user_1/1763446881194-3f2a.mp4",
         "UploadId": "2~aB/c+d=e",

@@ -20,14 +20,15 @@ def _register_slow(servicer, server: grpc.Server) -> None:
         time.sleep(0.5)
         return b"done"
 
-    handler = grpc.unary_unary_rpc_method_handler(wait)
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(wait)
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("test.Slow", {"Wait": handler})]
     )
 
 
 def _call_slow(channel: grpc.Channel) -> bytes:
-    return channel.unary_unary(SLOW)(b"", timeout=5)
+    wait: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(SLOW)
+    return wait(b"", timeout=5)
 
 
 @pytest.fixture

@@ -313,7 +313,7 @@ def _register_echo(servicer, server: grpc.Server) -> None:
         for n in range(3):
             yield str(n).encode()
 
-    handlers = {
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         "Say": grpc.unary_unary_rpc_method_handler(say),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
         "Count": grpc.unary_stream_rpc_method_handler(count),
@@ -341,11 +341,16 @@ def test_calls_and_streams_are_spans_around_the_middleware_continuing_the_caller
     lines, handler = _json_lines("mesh.rpc")
     channel = tracing.traced_channel(grpc.insecure_channel(traced_server))
     try:
+        say_rpc: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{ECHO}/Say")
+        fail_rpc: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{ECHO}/Fail")
+        count_rpc: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+            f"/{ECHO}/Count"
+        )
         with provider.get_tracer("test").start_as_current_span("CreatePost") as caller:
-            assert channel.unary_unary(f"/{ECHO}/Say")(b"", timeout=5) == b"hello"
-            replies = list(channel.unary_stream(f"/{ECHO}/Count")(b"", timeout=5))
+            assert say_rpc(b"", timeout=5) == b"hello"
+            replies = list(count_rpc(b"", timeout=5))
             with pytest.raises(grpc.RpcError) as failed:
-                channel.unary_unary(f"/{ECHO}/Fail")(b"", timeout=5)
+                fail_rpc(b"", timeout=5)
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     finally:
         channel.close()

@@ -121,13 +121,25 @@ class FakeMediaDirectory:
         # media is NOT_FOUND, never revealing that it exists.
         media = self.media.get(media_id)
         if media is None or media.owner_id != user_id or media.status == "DELETED":
-            raise NotFound(f"media {media_id} not found")
+            raise NotFound(
+                f"media {media_id} not found",
+                reason="MEDIA_NOT_FOUND",
+                metadata={"mediaId": media_id},
+            )
         if media.post_id == post_id:
             return
         if media.post_id:
-            raise AlreadyExists(f"media {media_id} is already attached to another post")
+            raise AlreadyExists(
+                f"media {media_id} is already attached to another post",
+                reason="MEDIA_ATTACHED",
+                metadata={"mediaId": media_id, "postId": media.post_id},
+            )
         if media.status not in ATTACHABLE:
-            raise FailedPrecondition(f"media {media_id} is {media.status}")
+            raise FailedPrecondition(
+                f"media {media_id} is {media.status}",
+                reason="MEDIA_NOT_ATTACHABLE",
+                metadata={"mediaId": media_id, "status": media.status},
+            )
 
 
 def _attached(media: FakeMedia) -> AttachedMedia:

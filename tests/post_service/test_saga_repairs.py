@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import Counter as Metric
 
 from mesh.auth import Caller
-from mesh.db import close_all, open_database, utcnow
+from mesh.db import utcnow
 from mesh.errors import (
     AlreadyExists,
     Conflict,
@@ -28,12 +28,12 @@ from mesh.errors import (
     Unavailable,
 )
 from mesh.faults import Checkpoint
-from mesh.migrations import migrate
 from post_service import metrics
 from post_service.models import Post, PostStatus, database
 from post_service.posts import NewPost, Posts, PostView
 from post_service.reconciler import reconcile
 from tests.post_service.fake_media import FakeMediaDirectory
+from tests.support import migrated
 
 ALICE = Caller(user_id="alice", token="alice's token")
 RECONCILE_AFTER = timedelta(minutes=1)
@@ -57,12 +57,8 @@ def crashing_after(point: str) -> Checkpoint:
 @pytest.fixture
 def posts_table(database_url: str) -> Iterator[None]:
     """post_service's table, migrated, on SQLite then on PostgreSQL."""
-    database.initialize(open_database(database_url, max_connections=4))
-    migrate(database, "post_service.migrations", "post_schema_migrations")
-    try:
+    with migrated(database, database_url, "post_service.migrations", "post_schema_migrations"):
         yield
-    finally:
-        close_all(database)
 
 
 @pytest.fixture
@@ -179,17 +175,19 @@ def test_a_post_without_media_never_calls_media_service(posts, media, sagas):
 
 
 @pytest.mark.parametrize(
-    "scene, refusal",
+    "scene, refusal, reason",
     [
-        ("unknown", NotFound),
-        ("another user's", NotFound),
-        ("deleted", NotFound),
-        ("attached to another post", AlreadyExists),
-        ("not uploaded yet", FailedPrecondition),
-        ("failed processing", FailedPrecondition),
+        ("unknown", NotFound, "MEDIA_NOT_FOUND"),
+        ("another user's", NotFound, "MEDIA_NOT_FOUND"),
+        ("deleted", NotFound, "MEDIA_NOT_FOUND"),
+        ("attached to another post", AlreadyExists, "MEDIA_ATTACHED"),
+        ("not uploaded yet", FailedPrecondition, "MEDIA_NOT_ATTACHABLE"),
+        ("failed processing", FailedPrecondition, "MEDIA_NOT_ATTACHABLE"),
     ],
 )
-def test_a_refused_attach_leaves_no_post_and_attaches_nothing(posts, media, sagas, scene, refusal):
+def test_a_refused_attach_leaves_no_post_and_attaches_nothing(
+    posts, media, sagas, scene, refusal, reason
+):
     if scene == "unknown":
         del media.media[C]
     elif scene == "another user's":
@@ -207,6 +205,7 @@ def test_a_refused_attach_leaves_no_post_and_attaches_nothing(posts, media, saga
     error = create_refused(posts, [A, B, C])
 
     assert type(error) is refusal and C in error.message
+    assert (error.reason, error.metadata["mediaId"]) == (reason, C)  # passed on as it came
     assert rows() == []
     assert {m.media_id: m.post_id for m in media.media.values()} == before
     assert media.methods_called() == ["attach"]  # nothing attached: nothing to detach
@@ -516,14 +515,14 @@ def test_an_attach_landing_between_the_undos_detach_and_delete_is_detached_again
 
     def detach_then_the_pass_attaches(caller: Caller, detached_post: str) -> list[str]:
         detached = undo_detach(caller, detached_post)
-        media.detach = undo_detach  # type: ignore[method-assign]
+        media.detach = undo_detach
         try:
             posts.finish(Caller(user_id="alice", token=""), read_by_the_pass)
         except MeshError as error:
             raised.append(error)
         return detached
 
-    media.detach = detach_then_the_pass_attaches  # type: ignore[method-assign]
+    media.detach = detach_then_the_pass_attaches
     media.fail_next("attach", OUTAGE)
     create_refused(posts, [A], key="k1")
 

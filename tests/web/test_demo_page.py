@@ -8,7 +8,7 @@ from collections import Counter
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import Error, Page, Request, Route, expect
+from playwright.sync_api import Error, FilePayload, Page, Request, Route, expect
 
 from gateway.devkeys import mint_token as token_for
 from gateway.processes import free_port
@@ -31,7 +31,7 @@ def _open(page: Page, settings, user: str, origin: str | None = None) -> None:
 
 def _pick(page: Page, name: str, mime: str, data: bytes) -> None:
     page.set_input_files(
-        "input[type=file]", files=[{"name": name, "mimeType": mime, "buffer": data}]
+        "input[type=file]", files=[FilePayload(name=name, mimeType=mime, buffer=data)]
     )
 
 

@@ -3,7 +3,7 @@ real Chromium, single and multipart, verified by the server like any upload."""
 
 import json
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from gateway.devkeys import mint_token as token_for
 from harness import media_files
@@ -21,8 +21,8 @@ def test_uppy_uploads_through_the_api_single_and_multipart(
 
     page.get_by_test_id("uppy-file").set_input_files(
         files=[
-            {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": photo},
-            {"name": "clip.mp4", "mimeType": "video/mp4", "buffer": video},
+            FilePayload(name="photo.jpg", mimeType="image/jpeg", buffer=photo),
+            FilePayload(name="clip.mp4", mimeType="video/mp4", buffer=video),
         ]
     )
 
@@ -44,7 +44,9 @@ def test_uppy_shows_the_servers_refusal(page: Page, settings, user):
     page.goto(f"http://127.0.0.1:{settings.demo_port}/uppy.html#token={token_for(settings, user)}")
 
     page.get_by_test_id("uppy-file").set_input_files(
-        files=[{"name": "cat.jpg", "mimeType": "image/jpeg", "buffer": b"<html>not a photo</html>"}]
+        files=[
+            FilePayload(name="cat.jpg", mimeType="image/jpeg", buffer=b"<html>not a photo</html>")
+        ]
     )
 
     result = page.get_by_test_id("uppy-result")

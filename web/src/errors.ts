@@ -3,9 +3,12 @@
  *
  *     UploadError
  *       reason    what went wrong, to branch on: the server's ErrorInfo reason
- *                 (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...) for its refusals,
- *                 or STORAGE (a PUT storage refused), ABORTED (the caller's
- *                 signal), NETWORK (no answer from the gateway)
+ *                 (FILE_TOO_LARGE, TOO_MANY_PENDING, TYPE_MISMATCH, ...: the
+ *                 README lists them) for its refusals, the status name for the
+ *                 gateway's own (they carry no ErrorInfo), or STORAGE (a PUT
+ *                 storage refused), ABORTED (the caller's signal), NETWORK (no
+ *                 answer from the gateway)
+ *       metadata  what the reason concerns, e.g. {mediaId, limit}; {} if none
  *       status    the gRPC status name (e.g. "INVALID_ARGUMENT"), "" for storage
  *       message   what the server (or storage) said
  *       info      the server's google.rpc.ErrorInfo, when it sent one
@@ -26,6 +29,11 @@ export class UploadError extends Error {
     readonly httpStatus?: number,
   ) {
     super(message);
+  }
+
+  /** The ErrorInfo's metadata: what `reason` concerns (`mediaId`, `field`, `limit`, …). */
+  get metadata(): Readonly<Record<string, string>> {
+    return this.info?.metadata ?? {};
   }
 }
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from harness import media_files
 from media_service.processing.images import Undecodable, process_image
+from tests.support import pixel
 
 LIMIT = 100_000_000
 
@@ -39,7 +40,7 @@ def test_transparency_survives_into_the_variants(tmp_path: Path):
     result = process_image(_write(tmp_path, data), tmp_path, "image/png", LIMIT)
 
     with Image.open(result.variants[0].path) as thumb:
-        assert thumb.mode == "RGBA" and thumb.getpixel((10, 10))[3] == 0
+        assert thumb.mode == "RGBA" and pixel(thumb, (10, 10))[3] == 0
 
 
 def test_a_transparent_palette_colour_stays_transparent_when_shrunk(tmp_path: Path):
@@ -53,8 +54,8 @@ def test_a_transparent_palette_colour_stays_transparent_when_shrunk(tmp_path: Pa
 
     with Image.open(result.variants[1].path) as large:
         assert large.size == (1080, 540) and large.mode == "RGBA"
-        assert large.getpixel((100, 270))[3] == 0
-        red, green, _, alpha = large.getpixel((1000, 270))
+        assert pixel(large, (100, 270))[3] == 0
+        red, green, _, alpha = pixel(large, (1000, 270))
         assert (red > 240, green < 15, alpha) == (True, True, 255)
 
 
@@ -78,7 +79,7 @@ def test_a_phone_photo_is_turned_upright_and_shrunk_without_metadata(tmp_path: P
     assert sizes == {"thumb": (240, 320), "large": (810, 1080)}
     with Image.open(result.variants[1].path) as large:
         assert not large.getexif() and not {"exif", "xmp", "icc_profile"} & set(large.info)
-        top, bottom = large.getpixel((405, 5)), large.getpixel((405, 1075))
+        top, bottom = pixel(large, (405, 5)), pixel(large, (405, 1075))
         assert top[0] > top[2] and bottom[2] > bottom[0], "red on top, blue below"
 
 

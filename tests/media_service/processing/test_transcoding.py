@@ -32,6 +32,7 @@ def test_a_1080p_clip_is_encoded_to_720p_h264_that_plays_everywhere(tmp_path):
     assert_plays_everywhere(result.video.path, (1280, 720), 10)
     assert result.video.path.name == "720p.mp4"
     assert (result.video.width, result.video.height) == (1280, 720)
+    assert result.video.duration_ms is not None
     assert abs(result.video.duration_ms - 10_000) < 200
     assert result.video.content_type == "video/mp4"
     assert seen and seen == sorted(seen) and 0 < seen[-1] <= 1
@@ -128,9 +129,9 @@ def test_a_run_past_its_time_limit_is_stopped_and_says_so():
 
 def test_the_time_limit_grows_with_the_duration(tmp_path, monkeypatch):
     limits: list[float] = []
-    real = transcoding.run_with_progress
+    real = ffmpeg.run_with_progress
 
-    def recorded(argv, timeout, duration, progress):  # type: ignore[no-untyped-def]
+    def recorded(argv, timeout, duration, progress):
         limits.append(timeout)
         return real(argv, timeout, duration, progress)
 
