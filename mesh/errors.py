@@ -80,11 +80,6 @@ class MeshError(Exception):
         self.metadata: Mapping[str, str] = {k: str(v) for k, v in (metadata or {}).items()}
         self.details = tuple(details)
 
-    @property
-    def status(self) -> str:
-        """The gRPC code's name (the older spelling of `code`)."""
-        return self.code
-
 
 class InvalidArgument(MeshError):
     code, code_number, http_status = "INVALID_ARGUMENT", 3, 400

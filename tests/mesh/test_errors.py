@@ -117,7 +117,7 @@ def test_an_error_carries_its_reason_and_metadata_as_text():
         {"mediaId": "m"},
     )
     assert sized.metadata == {"limit": "5"}
-    assert error.code == error.status == "NOT_FOUND"
+    assert error.code == "NOT_FOUND"
 
 
 def test_without_a_reason_an_error_falls_back_to_its_classs_default_or_its_code():
