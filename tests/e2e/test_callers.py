@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import devkeys
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.services import INTERNAL_METHODS
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from genproto.post.v1 import post_pb2, post_pb2_grpc
@@ -40,7 +40,7 @@ def test_a_browser_lists_media_with_grpc_web(settings, api, user):
         headers={
             "content-type": "application/grpc-web+proto",
             "x-grpc-web": "1",
-            "authorization": f"Bearer {token_for(settings, user)}",
+            "authorization": f"Bearer {mint_token(settings, user)}",
             "origin": settings.cors_origins[0],
         },
     )
@@ -65,7 +65,7 @@ def test_grpc_web_text_works_too(settings, user):
         headers={
             "content-type": "application/grpc-web-text",
             "accept": "application/grpc-web-text",
-            "authorization": f"Bearer {token_for(settings, user)}",
+            "authorization": f"Bearer {mint_token(settings, user)}",
         },
     )
 
@@ -90,7 +90,7 @@ def test_grpc_web_without_a_token_gets_grpc_status_16_not_a_plain_401(settings):
 
 
 def test_grpcurl_lists_describes_and_calls_through_the_gateway_and_directly(settings, user):
-    auth = ["-H", f"authorization: Bearer {token_for(settings, user)}"]
+    auth = ["-H", f"authorization: Bearer {mint_token(settings, user)}"]
     gateway = f"127.0.0.1:{settings.gateway_port}"
 
     def grpcurl(*args: str) -> str:
@@ -120,7 +120,7 @@ def test_grpcurl_lists_describes_and_calls_through_the_gateway_and_directly(sett
 
 
 def test_reflection_through_the_gateway_shows_nothing_of_the_internal_methods(settings, user):
-    auth = ["-H", f"authorization: Bearer {token_for(settings, user)}"]
+    auth = ["-H", f"authorization: Bearer {mint_token(settings, user)}"]
     gateway = f"127.0.0.1:{settings.gateway_port}"
     internal = [path.rpartition("/")[2] for path in INTERNAL_METHODS]
     assert {"AttachMedia", "DetachMedia", "ListPostMedia"} <= set(internal)
@@ -236,7 +236,7 @@ def _list_media_status(port: int, metadata) -> grpc.StatusCode:
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Token"])
 def test_only_the_bearer_scheme_spelled_so_is_read_at_both_layers(settings, user, scheme):
-    metadata = (("authorization", f"{scheme} {token_for(settings, user)}"),)
+    metadata = (("authorization", f"{scheme} {mint_token(settings, user)}"),)
 
     rest = httpx.get(f"{settings.gateway_url}/api/v1/media", headers=dict(metadata))
 
@@ -246,7 +246,7 @@ def test_only_the_bearer_scheme_spelled_so_is_read_at_both_layers(settings, user
 
 
 def test_a_token_in_the_query_string_is_not_read(settings, user):
-    token = token_for(settings, user)
+    token = mint_token(settings, user)
 
     for param in ("access_token", "token"):
         reply = httpx.get(f"{settings.gateway_url}/api/v1/media", params={param: token})
@@ -283,7 +283,7 @@ def test_internal_methods_need_the_service_credential_even_with_a_user_token(set
         grpc.insecure_channel(f"127.0.0.1:{settings.media_port}")
     )
     metadata = (
-        ("authorization", f"Bearer {token_for(settings, user)}"),
+        ("authorization", f"Bearer {mint_token(settings, user)}"),
         ("x-mesh-service-token", "guess"),
     )
 

@@ -10,7 +10,7 @@ import httpx
 import psycopg2
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2
 from harness.media_files import small_jpeg
 from harness.rest import Api
@@ -127,7 +127,7 @@ def test_the_python_client_makes_no_put_for_a_file_its_owner_has(tapped, setting
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(small_jpeg())
     with MediaClient(
-        address, token_for(settings, user), resume_store=ResumeStore(tmp_path / "resume")
+        address, mint_token(settings, user), resume_store=ResumeStore(tmp_path / "resume")
     ) as client:
         first = client.wait_ready(client.upload(photo).media_id, timeout=60)
         assert tap.puts == 1

@@ -6,7 +6,7 @@ import grpc
 import httpx
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from harness.media_files import small_jpeg
 from harness.rest import Api
@@ -157,7 +157,7 @@ def test_a_nan_focus_over_grpc_is_refused(settings, user, api: Api):
     with pytest.raises(grpc.RpcError) as raised:
         stub.UpdateMedia(
             request,
-            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
+            metadata=(("authorization", f"Bearer {mint_token(settings, user)}"),),
             timeout=10,
         )
 
@@ -242,7 +242,7 @@ def test_a_browser_patch_gets_the_cors_grant(api: Api, settings):
 def test_the_python_client_updates_media(settings, user, api: Api):
     media_id = api.upload(small_jpeg())["mediaId"]
 
-    with MediaClient(settings.gateway_url, token_for(settings, user)) as client:
+    with MediaClient(settings.gateway_url, mint_token(settings, user)) as client:
         described = client.update(media_id, description="from a script")
         focused = client.update(media_id, focus=(-0.5, 0.25))
         with pytest.raises(ApiError) as refused:

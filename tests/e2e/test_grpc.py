@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 
 
@@ -19,7 +19,7 @@ def _addresses(settings) -> list[str]:
 
 
 def test_native_grpc_creates_a_session_through_the_gateway_and_directly(settings, user):
-    metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+    metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
     request = media_pb2.CreateUploadSessionRequest(
         file_name="a.png", file_type="image/png", file_size=10, media_type="avatar"
     )
@@ -41,7 +41,7 @@ def test_a_call_without_a_valid_token_is_unauthenticated_everywhere(settings, me
 
 
 def test_internal_methods_are_not_routed_by_the_gateway(settings, user):
-    metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+    metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
     with pytest.raises(grpc.RpcError) as raised:
         _stub(f"127.0.0.1:{settings.gateway_port}").AttachMedia(
             media_pb2.AttachMediaRequest(post_id="p", media_ids=[]), metadata=metadata, timeout=10
@@ -53,7 +53,7 @@ def test_more_calls_at_once_than_pooled_connections_wait_for_one(settings, user)
     """A server process runs more calls at once than it pools connections (each
     open stream holds a thread): the extra calls wait for a connection, they
     do not fail."""
-    metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+    metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
     stub = _stub(f"127.0.0.1:{settings.media_port}")
 
     def list_media(_: int) -> str:

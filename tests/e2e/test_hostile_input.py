@@ -11,7 +11,7 @@ import grpc
 import httpx
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from harness.media_files import small_jpeg
 from harness.rest import Api
 from tests.support import posts_of
@@ -111,7 +111,7 @@ def test_a_long_request_id_is_not_refused_and_reveals_nothing(api: Api):
 
 
 def test_a_subject_too_long_to_be_a_user_is_401_everywhere(settings):
-    token = token_for(settings, "u" * 300)
+    token = mint_token(settings, "u" * 300)
     message = "invalid token: the subject is longer than 255 characters"
 
     for path in ("/api/v1/media", "/feed"):
@@ -143,7 +143,7 @@ def test_bytes_that_are_not_a_request_are_invalid_argument_at_each_service(setti
         # field 1 (the id), length 2, bytes that are not UTF-8
         call(
             b"\x0a\x02\xff\xfe",
-            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
+            metadata=(("authorization", f"Bearer {mint_token(settings, user)}"),),
             timeout=10,
         )
 

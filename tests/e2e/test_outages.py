@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 from gateway import processes
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2
 from harness.media_files import small_jpeg
 from harness.waiting import wait_for
@@ -38,7 +38,7 @@ def test_a_hung_database_is_unavailable_in_seconds_and_leaves_nothing_behind(
     mesh, settings, s3, user, tmp_path
 ):
     with isolated_media_service(mesh, tmp_path) as service:
-        metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+        metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
         request = media_pb2.CreateUploadSessionRequest(
             file_name="clip.mp4", file_type="video/mp4", file_size=50 * MIB, media_type="post-video"
         )
@@ -73,7 +73,7 @@ def test_a_delete_that_met_a_storage_outage_is_finished_by_its_retry(
     mesh, settings, s3, user, tmp_path
 ):
     with isolated_media_service(mesh, tmp_path) as service:
-        metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+        metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
         data = small_jpeg()
         session = service.stub.CreateUploadSession(
             media_pb2.CreateUploadSessionRequest(

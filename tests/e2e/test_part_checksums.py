@@ -12,7 +12,7 @@ import grpc
 import httpx
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from harness.media_files import fake_mp4, write_fake_mp4
 from media_client import MediaClient
@@ -71,7 +71,7 @@ def _put(url: str, part: bytes, checksum: str) -> str:
 
 @pytest.fixture
 def caller(tapped, settings, user) -> Caller:
-    return Caller(tapped[0], token_for(settings, user))
+    return Caller(tapped[0], mint_token(settings, user))
 
 
 def test_each_part_url_binds_its_checksum_and_complete_checks_what_storage_holds(
@@ -153,7 +153,7 @@ def test_the_python_client_declares_and_sends_every_parts_checksum(
     clip = tmp_path / "clip.mp4"
     write_fake_mp4(clip, 20 * MIB)
     with MediaClient(
-        address, token_for(settings, user), resume_store=ResumeStore(tmp_path / "resume")
+        address, mint_token(settings, user), resume_store=ResumeStore(tmp_path / "resume")
     ) as client:
         media = client.upload(clip)
 

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from harness.media_files import small_jpeg
 from harness.rest import Api
@@ -236,7 +236,7 @@ def test_the_idempotency_key_is_a_field_in_grpc(settings, user):
     stub = post_pb2_grpc.PostServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}")
     )
-    metadata = (("authorization", f"Bearer {token_for(settings, user)}"),)
+    metadata = (("authorization", f"Bearer {mint_token(settings, user)}"),)
     request = post_pb2.CreatePostRequest(content="via grpc", idempotency_key="g-1")
 
     first = stub.CreatePost(request, metadata=metadata, timeout=10)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2
 from harness import media_files
 from harness.media_files import small_jpeg
@@ -212,7 +212,7 @@ def test_the_owner_watching_gets_presigned_urls(api: Api, user: str, settings):
     key = storage_key(session, settings.s3_bucket)
     address = f"127.0.0.1:{settings.gateway_port}"
 
-    watching = Watching(address, token_for(settings, user), [session["mediaId"]])
+    watching = Watching(address, mint_token(settings, user), [session["mediaId"]])
     try:
         watching.wait_end()
     finally:
@@ -259,7 +259,7 @@ def test_readers_of_its_post_get_presigned_urls(api: Api, other_api: Api, settin
 def test_the_python_client_uploads_private_media(settings, user: str, tmp_path):
     path = tmp_path / "scan.jpg"
     path.write_bytes(small_jpeg())
-    token = token_for(settings, user)
+    token = mint_token(settings, user)
 
     with MediaClient(settings.gateway_url, token, resume_store=ResumeStore(tmp_path)) as client:
         media = client.upload(path, visibility="private")

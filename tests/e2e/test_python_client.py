@@ -27,7 +27,7 @@ import grpc
 import httpx
 import pytest
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2
 from harness.media_files import fake_mp4, padded_video, small_jpeg, write_fake_mp4
@@ -94,7 +94,7 @@ def one_json_line(stdout: str) -> dict:
 
 @pytest.fixture
 def token(settings, user) -> str:
-    return token_for(settings, user)
+    return mint_token(settings, user)
 
 
 @pytest.fixture

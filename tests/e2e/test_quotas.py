@@ -9,7 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from harness.rest import Api
 
@@ -90,7 +90,7 @@ def test_grpc_callers_get_the_quota_failure_in_the_status_details(api, settings,
             media_pb2.CreateUploadSessionRequest(
                 file_name="a.mp4", file_type="video/mp4", file_size=GIB, media_type="post-video"
             ),
-            metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
+            metadata=(("authorization", f"Bearer {mint_token(settings, user)}"),),
             timeout=10,
         )
 

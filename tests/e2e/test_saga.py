@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from gateway import processes
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.processes import free_port
 from gateway.settings import ROOT
 from genproto.post.v1 import post_pb2, post_pb2_grpc
@@ -64,7 +64,7 @@ def test_a_crash_after_attach_is_finished_by_the_reconciler(
     media_id = api.upload(small_jpeg())["mediaId"]
 
     with crashing_post_service(mesh, "crash-after-attached", tmp_path) as address:
-        _create_post_and_crash(address, token_for(settings, user), [media_id])
+        _create_post_and_crash(address, mint_token(settings, user), [media_id])
 
     # the media points at a post that readers cannot see yet...
     post_id = api.media(media_id).json()["postId"]
@@ -81,7 +81,7 @@ def test_a_crash_before_attach_is_undone_when_the_media_cannot_be_attached(
     winner = api.create_post("the real one", [media_id]).json()["postId"]
 
     with crashing_post_service(mesh, "crash-after-recorded", tmp_path) as address:
-        _create_post_and_crash(address, token_for(settings, user), [media_id])
+        _create_post_and_crash(address, mint_token(settings, user), [media_id])
     stranded = [p for p, status in posts_of(settings.database_url, user) if status == "PENDING"]
     assert len(stranded) == 1
 
@@ -122,7 +122,7 @@ def test_a_post_whose_attach_met_an_outage_is_undone_never_published(
         with pytest.raises(grpc.RpcError) as raised:
             stub.CreatePost(
                 post_pb2.CreatePostRequest(content="outage", media_ids=[media_id]),
-                metadata=(("authorization", f"Bearer {token_for(settings, user)}"),),
+                metadata=(("authorization", f"Bearer {mint_token(settings, user)}"),),
                 timeout=30,
             )
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE

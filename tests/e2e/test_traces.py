@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.localmesh import LocalMesh
 from harness.environment import production_mesh
 from harness.media_files import small_jpeg
@@ -111,7 +111,7 @@ def traced_mesh(collector, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def api(traced_mesh: LocalMesh) -> Api:
     settings = traced_mesh.settings
-    return Api(settings.gateway_url, token_for(settings, f"user-{uuid.uuid4().hex[:8]}"))
+    return Api(settings.gateway_url, mint_token(settings, f"user-{uuid.uuid4().hex[:8]}"))
 
 
 def _descends_from(span: Span, ancestor: Span, spans: list[Span]) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from genproto.media.v1 import media_pb2
 from harness import media_files
 from harness.rest import Api, put_part
@@ -20,7 +20,7 @@ def _upload_watched(api: Api, settings, user: str, path: Path, file_type: str) -
     assert reply.status_code == 200, reply.text
     session = reply.json()
     watching = Watching(
-        f"127.0.0.1:{settings.gateway_port}", token_for(settings, user), [session["mediaId"]]
+        f"127.0.0.1:{settings.gateway_port}", mint_token(settings, user), [session["mediaId"]]
     )
     watching.wait_first()
     size = int(session["partSize"])
@@ -78,7 +78,9 @@ def test_a_rotated_phone_clip_gets_an_upright_mp4(api, settings, user, tmp_path)
     media_id = api.upload(
         data, "video/quicktime", fileSize=len(data), mediaType="post-video", fileName="phone.mov"
     )["mediaId"]
-    watching = Watching(f"127.0.0.1:{settings.gateway_port}", token_for(settings, user), [media_id])
+    watching = Watching(
+        f"127.0.0.1:{settings.gateway_port}", mint_token(settings, user), [media_id]
+    )
 
     watching.wait_end(timeout=120)
     record = api.media(media_id).json()

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from gateway import processes
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.settings import ROOT
 from genproto.media.v1 import media_pb2, media_pb2_grpc
 from harness import media_files
@@ -35,7 +35,7 @@ STREAMS_PER_USER = 10
 
 @pytest.fixture
 def token(settings, user) -> str:
-    return token_for(settings, user)
+    return mint_token(settings, user)
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ def test_the_eleventh_stream_of_a_user_is_refused_until_one_is_cancelled(
             "close one (or wait for one to end) first"
         )
         # another user is not held back by this one
-        other_token = token_for(settings, f"other-{uuid.uuid4().hex[:8]}")
+        other_token = mint_token(settings, f"other-{uuid.uuid4().hex[:8]}")
         other = _session(Api(settings.gateway_url, other_token), small_jpeg())["mediaId"]
         theirs = Watching(gateway, other_token, [other])
         theirs.wait_first()

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Error, FilePayload, Page, Request, Route, expect
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from gateway.processes import free_port
 from harness import media_files
 from harness.media_files import small_jpeg
@@ -25,7 +25,7 @@ WATCH_MEDIA = re.compile(r"/media\.v1\.MediaService/WatchMedia$")
 
 def _open(page: Page, settings, user: str, origin: str | None = None) -> None:
     base = origin or f"http://127.0.0.1:{settings.demo_port}/"
-    page.goto(f"{base}#token={token_for(settings, user)}")
+    page.goto(f"{base}#token={mint_token(settings, user)}")
     expect(page.get_by_test_id("status")).to_have_text("idle")
 
 

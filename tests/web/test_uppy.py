@@ -5,7 +5,7 @@ import json
 
 from playwright.sync_api import FilePayload, Page, expect
 
-from gateway.devkeys import mint_token as token_for
+from gateway.devkeys import mint_token
 from harness import media_files
 from harness.media_files import small_jpeg
 from harness.rest import Api
@@ -17,7 +17,7 @@ def test_uppy_uploads_through_the_api_single_and_multipart(
     page: Page, settings, api: Api, user, s3, tmp_path
 ):
     photo, video = small_jpeg(), media_files.padded_video(tmp_path, 6 * MB)
-    page.goto(f"http://127.0.0.1:{settings.demo_port}/uppy.html#token={token_for(settings, user)}")
+    page.goto(f"http://127.0.0.1:{settings.demo_port}/uppy.html#token={mint_token(settings, user)}")
 
     page.get_by_test_id("uppy-file").set_input_files(
         files=[
@@ -41,7 +41,7 @@ def test_uppy_uploads_through_the_api_single_and_multipart(
 
 
 def test_uppy_shows_the_servers_refusal(page: Page, settings, user):
-    page.goto(f"http://127.0.0.1:{settings.demo_port}/uppy.html#token={token_for(settings, user)}")
+    page.goto(f"http://127.0.0.1:{settings.demo_port}/uppy.html#token={mint_token(settings, user)}")
 
     page.get_by_test_id("uppy-file").set_input_files(
         files=[
