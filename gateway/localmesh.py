@@ -19,10 +19,12 @@ from gateway.services import BY_NAME, UPSTREAMS
 from gateway.settings import ROOT, Settings, inherited_environment
 
 START_TIMEOUT_SECONDS = 60
-METRICS_PORT_VARIABLES = {
-    "media_service": "MEDIA_SERVICE_METRICS_PORT",
-    "post_service": "POST_SERVICE_METRICS_PORT",
-    "worker": "WORKER_METRICS_PORT",
+# Each kind of component with a metrics port: the variable it reads the port
+# from, and the Settings field holding the port its first instance gets.
+METRICS_PORTS = {
+    "media_service": ("MEDIA_SERVICE_METRICS_PORT", "media_metrics_port"),
+    "post_service": ("POST_SERVICE_METRICS_PORT", "post_metrics_port"),
+    "worker": ("WORKER_METRICS_PORT", "worker_metrics_port"),
 }
 WORKER_READY = '"message": "worker ready"'  # the line media_service.worker logs when up
 
@@ -186,8 +188,9 @@ class LocalMesh:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
         kind = _kind(name)
-        if kind in METRICS_PORT_VARIABLES:
-            env[METRICS_PORT_VARIABLES[kind]] = str(self.metrics_port(name))
+        if kind in METRICS_PORTS:
+            variable, _field = METRICS_PORTS[kind]
+            env[variable] = str(self.metrics_port(name))
         child = processes.start(name, argv, {**self.service_env(), **env}, ROOT, self._log_dir)
         self._children[name] = child
         return child
@@ -196,16 +199,11 @@ class LocalMesh:
         """Where a component's Prometheus exporter listens: the configured port
         for the first of each kind, a free one for the others (kept across restarts)."""
         if component not in self._metrics_ports:
-            s = self.settings
-            configured = {
-                "media_service": s.media_metrics_port,
-                "post_service": s.post_metrics_port,
-                "worker": s.worker_metrics_port,
-            }
-            first = component in configured or component.endswith("-1")
-            self._metrics_ports[component] = (
-                configured[_kind(component)] if first else processes.free_port()
-            )
+            kind = _kind(component)
+            _variable, field = METRICS_PORTS[kind]
+            first = component in (kind, f"{kind}-1")
+            configured: int = getattr(self.settings, field)
+            self._metrics_ports[component] = configured if first else processes.free_port()
         return self._metrics_ports[component]
 
     def metrics_url(self, component: str) -> str:
@@ -217,7 +215,7 @@ class LocalMesh:
         s = self.settings
         env = dict(self._environ)
         env.update(
-            {variable: str(processes.free_port()) for variable in METRICS_PORT_VARIABLES.values()}
+            {variable: str(processes.free_port()) for variable, _field in METRICS_PORTS.values()}
         )
         env.update(
             PYTHONUNBUFFERED="1",

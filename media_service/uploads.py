@@ -43,7 +43,6 @@ from mesh.errors import FailedPrecondition, InvalidArgument, invalid_field
 
 log = logging.getLogger(__name__)
 
-# Completed uploads: a repeated complete returns them as they are.
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Where private media live: the CDN serves every key but these (see the README).
 PRIVATE_PREFIX = "private/"

@@ -161,8 +161,7 @@ def map_errors(call: Call) -> Iterator[None]:
             )
         _abort(call.context, error)
     except Exception:
-        # The handler aborted by itself. (grpc has code(); its stubs lack it.)
-        if _code_of(call.context) is not None:
+        if _code_of(call.context) is not None:  # the handler aborted by itself
             raise
         log.exception("unhandled error in %s", call.method)
         _abort(call.context, Internal("internal error", reason=Reason.INTERNAL_ERROR))

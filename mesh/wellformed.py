@@ -40,12 +40,6 @@ def tolerant(deserialize: Any) -> Any:
     return decode
 
 
-def problem_with(request: Any) -> str | None:
-    """What is wrong with a decoded (or undecodable) request, or None."""
-    refusal = refusal_of(request)
-    return refusal.message if refusal else None
-
-
 def refusal_of(request: Any) -> InvalidArgument | None:
     """The error refusing a decoded (or undecodable) request, or None."""
     if isinstance(request, Undecodable):

@@ -3,7 +3,6 @@ the saga reconciler running beside it."""
 
 from datetime import timedelta
 
-from genproto.media.v1 import media_pb2
 from genproto.post.v1 import post_pb2, post_pb2_grpc
 from mesh import health
 from mesh.db import open_database
@@ -11,12 +10,12 @@ from mesh.server import Background, Running, Service
 from mesh.service import run_service, service_server
 from post_service.app import posts_for
 from post_service.config import PostConfig
+from post_service.media_api import MEDIA_SERVICE
 from post_service.models import database
 from post_service.reconciler import run_periodically
 from post_service.servicer import PostServicer
 
 SERVICE = post_pb2.DESCRIPTOR.services_by_name["PostService"]
-MEDIA_SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 MIGRATIONS = ("post_service.migrations", "post_schema_migrations")
 
 

@@ -5,14 +5,15 @@ from mesh.auth import Caller, ServiceCredential
 from mesh.client import call_metadata, errors_as_mesh_errors, insecure_channel
 from post_service.posts import AttachedMedia, FocalPoint, Rendition
 
-SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
+# Its health name too: post_service is ready only while media_service says SERVING.
+MEDIA_SERVICE = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 
 
 class MediaApi:
     """AttachMedia / DetachMedia / ListPostMedia (internal methods), for a user."""
 
     def __init__(self, address: str, timeout_seconds: float, credential: ServiceCredential) -> None:
-        self._stub = media_pb2_grpc.MediaServiceStub(insecure_channel(address, SERVICE))
+        self._stub = media_pb2_grpc.MediaServiceStub(insecure_channel(address, MEDIA_SERVICE))
         self._timeout = timeout_seconds
         self._credential = credential
 

@@ -4,7 +4,7 @@ import pytest
 
 from genproto.media.v1 import media_pb2
 from genproto.post.v1 import post_pb2
-from mesh.wellformed import Undecodable, problem_with, tolerant
+from mesh.wellformed import Undecodable, refusal_of, tolerant
 
 
 def test_a_good_request_has_no_problem():
@@ -12,7 +12,7 @@ def test_a_good_request_has_no_problem():
         media_id="m", upload_id="u", parts=[media_pb2.CompletedPart(part_number=1, etag='"e"')]
     )
 
-    assert problem_with(request) is None
+    assert refusal_of(request) is None
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,11 @@ def test_a_good_request_has_no_problem():
     ids=["field", "repeated", "nested", "map-key", "map-value"],
 )
 def test_a_nul_anywhere_is_named_by_its_json_path(request_, path):
-    assert problem_with(request_) == f"{path} must not contain NUL characters"
+    refusal = refusal_of(request_)
+
+    assert refusal is not None
+    assert refusal.message == f"{path} must not contain NUL characters"
+    assert (refusal.reason, refusal.metadata) == ("INVALID_FIELD", {"field": path})
 
 
 def test_bytes_that_are_not_utf_8_decode_to_a_named_problem():
@@ -43,10 +47,14 @@ def test_bytes_that_are_not_utf_8_decode_to_a_named_problem():
 
     request = decode(b"\x0a\x02\xff\xfe")
 
+    refusal = refusal_of(request)
+
     assert isinstance(request, Undecodable)
-    assert problem_with(request) == (
+    assert refusal is not None
+    assert refusal.message == (
         "the request is not a valid media.v1.GetMediaRequest: String field had bad UTF-8"
     )
+    assert refusal.reason == "MALFORMED_REQUEST"
 
 
 def test_good_bytes_decode_as_before():
