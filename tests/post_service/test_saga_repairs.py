@@ -505,11 +505,20 @@ def test_a_delete_whose_detach_fails_is_hidden_then_finished_by_the_reconciler(p
 # an outage and it undoes the post, while the pass, having read the post
 # PENDING before, attaches its media (which could leave them on a deleted post).
 
+# The pass works for the author with no token of theirs (mesh.auth's on-behalf-of).
+FOR_THE_AUTHOR = Caller(user_id="alice", token="")
 
-def test_an_attach_landing_between_the_undos_detach_and_delete_is_detached_again(posts, media):
+
+def _crashed_post_read_by_a_pass(media: FakeMediaDirectory) -> Post:
+    """A post left PENDING by a crash (key k1), as a reconciler pass read it."""
     post_id = create_crashing_after("recorded", media, [A], key="k1")
     with database.connection_context():
-        read_by_the_pass = Post.get_by_id(post_id)
+        return Post.get_by_id(post_id)
+
+
+def test_an_attach_landing_between_the_undos_detach_and_delete_is_detached_again(posts, media):
+    read_by_the_pass = _crashed_post_read_by_a_pass(media)
+    post_id = read_by_the_pass.id
     undo_detach = media.detach
     raised: list[MeshError] = []
 
@@ -517,7 +526,7 @@ def test_an_attach_landing_between_the_undos_detach_and_delete_is_detached_again
         detached = undo_detach(caller, detached_post)
         media.detach = undo_detach
         try:
-            posts.finish(Caller(user_id="alice", token=""), read_by_the_pass)
+            posts.finish(FOR_THE_AUTHOR, read_by_the_pass)
         except MeshError as error:
             raised.append(error)
         return detached
@@ -534,15 +543,14 @@ def test_an_attach_landing_between_the_undos_detach_and_delete_is_detached_again
 
 
 def test_an_attach_landing_after_the_undo_that_cannot_be_detached_is_left_deleting(posts, media):
-    post_id = create_crashing_after("recorded", media, [A], key="k1")
-    with database.connection_context():
-        read_by_the_pass = Post.get_by_id(post_id)
+    read_by_the_pass = _crashed_post_read_by_a_pass(media)
+    post_id = read_by_the_pass.id
     media.fail_next("attach", OUTAGE)
     create_refused(posts, [A], key="k1")  # the retry undoes the post: its row is gone
     media.fail_next("detach", OUTAGE)
 
     with database.connection_context(), pytest.raises(Unavailable):
-        posts.finish(Caller(user_id="alice", token=""), read_by_the_pass)
+        posts.finish(FOR_THE_AUTHOR, read_by_the_pass)
 
     assert rows() == [(post_id, PostStatus.DELETING)]  # put back, without its key
     assert invisible(posts, post_id)
